@@ -1,0 +1,10 @@
+"""Test-wide settings: no real display, audio device or GPIO; loopback only."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
+os.environ.setdefault("GPIOZERO_PIN_FACTORY", "mock")
+os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
