@@ -1,0 +1,356 @@
+"""All media of one joined session: our publication and one subscription per remote stream.
+
+``MediaSession`` is driven by the client: ``start(join_value)`` after ``joinRoom`` (publishes
+if there is local media, subscribes every stream already present), then ``handle(event)`` for
+every typed event. It never blocks the caller: negotiations run as tasks it owns, and
+``close()`` ends them all (every PC closed, every drain task stopped).
+
+Candidate routing (protocol §5.10): an ``IceCandidateReceived`` whose ``sender_connection_id`` is
+our own id goes to the publisher PC, otherwise to the subscriber PC of that remote connection.
+
+Ownership: the session owns its PCs, drain tasks and the ``LatestFrame`` objects in ``frames``;
+the caller owns ``local_media`` (the tracks survive ``close()`` so a re-join can publish them
+again) and the ``mixer`` (the session only adds/removes its participants). Pass
+``start(..., publish=False)`` for a SUBSCRIBER role.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import time
+from collections.abc import Callable, Coroutine, Mapping, Sequence
+from typing import Any, Literal
+
+from aiortc import RTCIceServer
+from aiortc.mediastreams import MediaStreamTrack
+
+from kiosk.errors import KioskError
+from kiosk.media.devices import LocalMedia
+from kiosk.media.ice import IceSettings
+from kiosk.media.peer import RpcCaller
+from kiosk.media.publisher import MediaKind, Publisher
+from kiosk.media.sinks import AudioMixer, LatestFrame
+from kiosk.media.subscriber import Flow, Subscriber
+from kiosk.openvidu.events import (
+    Event,
+    IceCandidateReceived,
+    ParticipantEvicted,
+    ParticipantLeft,
+    ParticipantPublished,
+    ParticipantUnpublished,
+    StreamInfo,
+    StreamPropertyChanged,
+    parse_stream,
+)
+
+log = logging.getLogger(__name__)
+
+PublishState = Literal["off", "publishing", "published", "failed"]
+
+
+class MediaSession:
+    def __init__(
+        self,
+        rpc: RpcCaller,
+        own_connection_id: str,
+        media_server: str,
+        local_media: LocalMedia | None,
+        ice: IceSettings,
+        ice_servers: Sequence[RTCIceServer] = (),
+        mixer: AudioMixer | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        on_change: Callable[[], None] | None = None,
+    ) -> None:
+        self.rpc = rpc
+        self.own_connection_id = own_connection_id
+        self.flow: Flow = "mediasoup" if media_server == "mediasoup" else "kurento"
+        self.local_media = local_media
+        self.ice = ice
+        self.ice_servers = list(ice_servers)
+        self.mixer = mixer
+        self._clock = clock
+        self._on_change = on_change
+        self.publisher: Publisher | None = None
+        self.publish_state: PublishState = "off"
+        self.publish_error: str | None = None
+        self.subscribers: dict[str, Subscriber] = {}  # by remote connection id
+        self.streams: dict[str, StreamInfo] = {}  # by remote connection id
+        self.frames: dict[str, LatestFrame] = {}  # by remote connection id
+        self.errors: dict[str, str] = {}  # stream id -> last subscribe error (one line)
+        self.local_frame: LatestFrame | None = None  # self-view of our own video
+        self._muted: dict[MediaKind, bool] = {"audio": False, "video": False}
+        self._seen: set[str] = set()  # stream ids ever subscribed (dedupe)
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._closed = False
+
+    # --- task bookkeeping ----------------------------------------------------------------
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
+        task = asyncio.get_running_loop().create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    def _changed(self) -> None:
+        if self._on_change is not None:
+            try:
+                self._on_change()
+            except Exception as exc:
+                log.warning("media change callback failed: %s", exc)
+
+    # --- start ---------------------------------------------------------------------------
+
+    async def start(
+        self, join_value: Sequence[Mapping[str, Any]] = (), *, publish: bool = True
+    ) -> None:
+        """Subscribe every stream in the joinRoom ``value``; publish local media if any.
+
+        Returns after publishing completed (or failed: see ``publish_state``/``publish_error``);
+        subscriptions continue in the background.
+        """
+        for participant in join_value:
+            cid = participant.get("id")
+            streams = participant.get("streams")
+            if not isinstance(cid, str) or not isinstance(streams, list) or not streams:
+                continue
+            stream = parse_stream(streams[0])
+            if stream is not None:
+                self._subscribe(cid, stream)
+        if publish and self.local_media is not None and self.local_media.can_publish:
+            await self._publish()
+
+    async def _publish(self) -> None:
+        media = self.local_media
+        if media is None or not media.can_publish or self._closed:
+            return
+        if media.video is not None and self.local_frame is None:
+            self.local_frame = LatestFrame(self._clock)
+        pub = Publisher(
+            self.rpc,
+            self.own_connection_id,
+            media.audio,
+            media.video,
+            ice=self.ice,
+            ice_servers=self.ice_servers,
+            type_of_video=media.type_of_video,
+            frame_rate=media.frame_rate,
+            video_dimensions=media.video_dimensions,
+            audio_active=not self._muted["audio"],
+            video_active=not self._muted["video"],
+            on_video_frame=self.local_frame.feed if self.local_frame is not None else None,
+        )
+        self.publisher = pub
+        self.publish_state = "publishing"
+        self.publish_error = None
+        try:
+            await pub.publish()
+        except KioskError as exc:
+            self.publish_state = "failed"
+            self.publish_error = str(exc)
+            log.warning("publishing failed: %s", exc)
+            await pub.close()
+            if self.publisher is pub:
+                self.publisher = None
+        else:
+            self.publish_state = "published" if self.publisher is pub else self.publish_state
+        self._changed()
+
+    async def republish(self) -> None:
+        """Drop our publication (``unpublishVideo``) and publish anew (new stream id)."""
+        old, self.publisher = self.publisher, None
+        if old is not None:
+            try:
+                await old.unpublish()
+            except KioskError as exc:  # already gone on the server side: publish anyway
+                log.info("unpublishVideo before republish failed: %s", exc)
+        self.publish_state = "off"
+        await self._publish()
+
+    async def set_muted(self, kind: MediaKind, muted: bool) -> None:
+        """Mute/unmute our audio or video (remembered across republish)."""
+        self._muted[kind] = muted
+        if self.publisher is not None:
+            await self.publisher.set_muted(kind, muted)
+        self._changed()
+
+    def muted(self, kind: MediaKind) -> bool:
+        return self._muted[kind]
+
+    # --- subscriptions -------------------------------------------------------------------
+
+    def _subscribe(self, connection_id: str, stream: StreamInfo) -> None:
+        if self._closed or connection_id == self.own_connection_id:
+            return
+        if stream.stream_id in self._seen:
+            return
+        self._seen.add(stream.stream_id)
+        self.streams[connection_id] = stream
+        self._spawn(self._open_subscriber(connection_id, stream), f"subscribe-{connection_id}")
+
+    async def _open_subscriber(self, connection_id: str, stream: StreamInfo) -> None:
+        await self._close_subscriber(connection_id)
+        frames = LatestFrame(self._clock)
+        self.frames[connection_id] = frames
+        mixer = self.mixer
+
+        def on_audio(track: MediaStreamTrack) -> None:
+            if mixer is not None:
+                mixer.add_track(connection_id, track)
+
+        sub = Subscriber(
+            self.rpc,
+            stream,
+            connection_id,
+            self.flow,
+            ice=self.ice,
+            ice_servers=self.ice_servers,
+            on_video_track=frames.attach,
+            on_audio_track=on_audio,
+        )
+        self.subscribers[connection_id] = sub
+        self._changed()
+        try:
+            await sub.subscribe()
+        except KioskError as exc:
+            self.errors[stream.stream_id] = str(exc)
+            log.warning("subscribing to %s failed: %s", stream.stream_id, exc)
+            if self.subscribers.get(connection_id) is sub:
+                await self._close_subscriber(connection_id)
+                self._changed()
+        else:
+            self.errors.pop(stream.stream_id, None)
+
+    async def _close_subscriber(self, connection_id: str) -> None:
+        sub = self.subscribers.pop(connection_id, None)
+        frames = self.frames.pop(connection_id, None)
+        if self.mixer is not None:
+            await self.mixer.discard(connection_id)
+        if frames is not None:
+            await frames.stop()
+        if sub is not None:
+            await sub.close()
+
+    async def resubscribe(self, stream_id: str) -> bool:
+        """Tear down and renegotiate the subscription of ``stream_id``; False if unknown."""
+        for cid, stream in self.streams.items():
+            if stream.stream_id == stream_id:
+                if cid in self.subscribers:
+                    with contextlib.suppress(KioskError):
+                        await self.rpc.call("unsubscribeFromVideo", {"sender": cid})
+                await self._open_subscriber(cid, stream)
+                return True
+        return False
+
+    def _forget(self, connection_id: str) -> None:
+        self.streams.pop(connection_id, None)
+        self._spawn(self._close_subscriber(connection_id), f"unsubscribe-{connection_id}")
+        self._changed()
+
+    # --- events --------------------------------------------------------------------------
+
+    def handle(self, event: Event) -> None:
+        """Apply one server event (never blocks; negotiation runs in owned tasks)."""
+        if self._closed:
+            return
+        if isinstance(event, IceCandidateReceived):
+            self._route_candidate(event)
+        elif isinstance(event, ParticipantPublished):
+            self._subscribe(event.connection_id, event.stream)
+        elif isinstance(event, ParticipantUnpublished):
+            if event.connection_id == self.own_connection_id:
+                pub, self.publisher = self.publisher, None
+                self.publish_state = "off"
+                if pub is not None:
+                    self._spawn(pub.close(), "close-publisher")
+                self._changed()
+            else:
+                self._forget(event.connection_id)
+        elif isinstance(event, ParticipantLeft | ParticipantEvicted):
+            if event.connection_id != self.own_connection_id:
+                self._forget(event.connection_id)
+        elif isinstance(event, StreamPropertyChanged):
+            self._property(event)
+
+    def _route_candidate(self, event: IceCandidateReceived) -> None:
+        peer: Publisher | Subscriber | None
+        if event.sender_connection_id == self.own_connection_id:
+            peer = self.publisher
+        else:
+            peer = self.subscribers.get(event.sender_connection_id)
+        if peer is None:
+            log.debug("ICE candidate for unknown endpoint %s dropped", event.endpoint_name)
+            return
+        self._spawn(
+            peer.add_remote_candidate(event.candidate, event.sdp_mid, event.sdp_mline_index),
+            "add-candidate",
+        )
+
+    def _property(self, event: StreamPropertyChanged) -> None:
+        stream = self.streams.get(event.connection_id)
+        if stream is None:
+            return
+        if event.property == "audioActive" and isinstance(event.new_value, bool):
+            stream = dataclasses.replace(stream, audio_active=event.new_value)
+        elif event.property == "videoActive" and isinstance(event.new_value, bool):
+            stream = dataclasses.replace(stream, video_active=event.new_value)
+        elif event.property == "videoDimensions" and isinstance(event.new_value, tuple):
+            stream = dataclasses.replace(stream, video_dimensions=event.new_value)
+        else:
+            return
+        self.streams[event.connection_id] = stream
+        sub = self.subscribers.get(event.connection_id)
+        if sub is not None:
+            sub.stream = stream
+            if event.property == "videoActive":
+                frames = self.frames.get(event.connection_id)
+                if frames is not None:
+                    frames.started_at = self._clock()  # restart the stall timer
+        self._changed()
+
+    # --- status --------------------------------------------------------------------------
+
+    def levels(self) -> dict[str, float]:
+        """dBFS per remote connection id (from the mixer)."""
+        return {} if self.mixer is None else self.mixer.levels()
+
+    def stalled(self, now: float, stall_seconds: float) -> list[str]:
+        """Stream ids of subscribed, active video streams without a frame for a while.
+
+        ``now`` is on the session's clock (``time.monotonic`` by default).
+        """
+        out: list[str] = []
+        for cid, sub in self.subscribers.items():
+            stream = self.streams.get(cid)
+            frames = self.frames.get(cid)
+            if stream is None or frames is None or not (stream.has_video and stream.video_active):
+                continue
+            if frames.stalled(now, stall_seconds):
+                out.append(sub.stream_id)
+        return out
+
+    # --- close ---------------------------------------------------------------------------
+
+    async def close(self) -> None:
+        """Close every PC and stop every task this session started (idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        for cid in list(self.subscribers):
+            await self._close_subscriber(cid)
+        for cid in list(self.frames):
+            frames = self.frames.pop(cid)
+            await frames.stop()
+        pub, self.publisher = self.publisher, None
+        if pub is not None:
+            await pub.close()
+        self.publish_state = "off"
