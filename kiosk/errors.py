@@ -164,3 +164,12 @@ class DisplayError(KioskError):
 
 class HardwareError(KioskError):
     """GPIO buttons or LEDs could not be set up."""
+
+
+# --- added by the OpenVidu client ------------------------------------------------------------
+
+
+class InvalidToken(TokenError):
+    """A token is not an OpenVidu token URL (``ws[s]://host[:port]?sessionId=…&token=…``)."""
+
+    retry_after_hint: RetryHint = "long"
