@@ -1,0 +1,32 @@
+"""The screen: pure layout and main-view policy, and the pygame-ce renderer.
+
+Importing this package does not import pygame; the renderer modules do
+(``kiosk.screen.renderer``, ``kiosk.screen.display``).
+"""
+
+from __future__ import annotations
+
+from kiosk.screen.frames import FrameSource
+from kiosk.screen.layout import Layout, OverflowSlot, Rect, TileSlot, compute_layout, fit_rect
+from kiosk.screen.model import JOIN_HINT, ROOM_STATES, RoomState, RoomView, TileInfo, Toast
+from kiosk.screen.views import SELF_ID, VIEW_MODES, MainViewPolicy, ViewMode
+
+__all__ = [
+    "JOIN_HINT",
+    "ROOM_STATES",
+    "SELF_ID",
+    "VIEW_MODES",
+    "FrameSource",
+    "Layout",
+    "MainViewPolicy",
+    "OverflowSlot",
+    "Rect",
+    "RoomState",
+    "RoomView",
+    "TileInfo",
+    "TileSlot",
+    "Toast",
+    "ViewMode",
+    "compute_layout",
+    "fit_rect",
+]

@@ -1,0 +1,270 @@
+"""Pure screen layout: where the main view, the thumbnail strip and each tile go.
+
+Integers and plain dataclasses only (no pygame), so it is tested without a display.
+
+The main view takes the screen minus the strip. The strip runs along the bottom (landscape) or
+down the right side (portrait screens, with ``strip="auto"``). Thumbnails all have the same
+size, derived from the screen's short side so they read the same on either orientation. When
+more participants than fit, the strip shows as many as fit and a final "+N" tile counts the rest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+StripPlacement = Literal["auto", "bottom", "side"]
+
+# Thumbnail height as a fraction of the screen's short side (1080 → 178 px), and the gap
+# between thumbnails (and around the strip) as a fraction of the short side (1080 → 9 px).
+THUMB_FRACTION = 0.165
+GAP_FRACTION = 0.008
+MIN_THUMB = 8  # px; below this there is no strip
+SMALL_THUMB_FRACTION = 0.12  # the smallest thumbnails when many participants (1080 → 130 px)
+
+
+@dataclass(frozen=True, slots=True)
+class Rect:
+    """An axis-aligned rectangle in screen pixels (``x``/``y`` top-left, ``w``/``h`` size)."""
+
+    x: int
+    y: int
+    w: int
+    h: int
+
+    @property
+    def right(self) -> int:
+        return self.x + self.w
+
+    @property
+    def bottom(self) -> int:
+        return self.y + self.h
+
+    @property
+    def center(self) -> tuple[int, int]:
+        return (self.x + self.w // 2, self.y + self.h // 2)
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return (self.w, self.h)
+
+    @property
+    def empty(self) -> bool:
+        return self.w <= 0 or self.h <= 0
+
+    def contains_point(self, px: int, py: int) -> bool:
+        return self.x <= px < self.right and self.y <= py < self.bottom
+
+    def contains(self, other: Rect) -> bool:
+        return (
+            self.x <= other.x
+            and self.y <= other.y
+            and other.right <= self.right
+            and other.bottom <= self.bottom
+        )
+
+    def intersects(self, other: Rect) -> bool:
+        return (
+            self.x < other.right
+            and other.x < self.right
+            and self.y < other.bottom
+            and other.y < self.bottom
+        )
+
+    def as_tuple(self) -> tuple[int, int, int, int]:
+        return (self.x, self.y, self.w, self.h)
+
+
+@dataclass(frozen=True, slots=True)
+class TileSlot:
+    """One thumbnail of the strip: the participant ``id`` drawn in ``rect``."""
+
+    id: str
+    rect: Rect
+
+
+@dataclass(frozen=True, slots=True)
+class OverflowSlot:
+    """The "+N" tile: ``count`` participants that did not fit in the strip."""
+
+    count: int
+    rect: Rect
+
+    @property
+    def label(self) -> str:
+        return f"+{self.count}"
+
+
+@dataclass(frozen=True, slots=True)
+class Layout:
+    """The result of :func:`compute_layout`.
+
+    ``main`` is the whole main-view area (the renderer letterboxes the video inside it);
+    ``main_video`` is ``main_aspect`` fitted into it (a hint for sources of that aspect);
+    ``strip`` is ``None`` when there are no tiles.
+    """
+
+    screen: Rect
+    main: Rect
+    main_video: Rect
+    strip: Rect | None
+    placement: Literal["bottom", "side"]
+    tiles: tuple[TileSlot, ...]
+    overflow: OverflowSlot | None
+    thumb_size: tuple[int, int]
+
+    def tile_rect(self, tile_id: str) -> Rect | None:
+        for slot in self.tiles:
+            if slot.id == tile_id:
+                return slot.rect
+        return None
+
+    @property
+    def hidden_count(self) -> int:
+        return self.overflow.count if self.overflow else 0
+
+
+def fit_rect(src_w: int, src_h: int, box: Rect) -> Rect:
+    """The largest rectangle of aspect ``src_w:src_h`` centred in ``box`` (letterbox/pillarbox).
+
+    A degenerate source (zero or negative size) fills the box; the result never leaves the box
+    and is at least 1x1 when the box is not empty.
+    """
+    if box.empty:
+        return Rect(box.x, box.y, max(box.w, 0), max(box.h, 0))
+    if src_w <= 0 or src_h <= 0:
+        return box
+    # Compare aspects with integer cross-multiplication: src_w/src_h vs box.w/box.h.
+    if src_w * box.h >= src_h * box.w:
+        w = box.w
+        h = max(1, min(box.h, (box.w * src_h + src_w // 2) // src_w))
+    else:
+        h = box.h
+        w = max(1, min(box.w, (box.h * src_w + src_h // 2) // src_h))
+    x = box.x + (box.w - w) // 2
+    y = box.y + (box.h - h) // 2
+    return Rect(x, y, w, h)
+
+
+def thumb_metrics(
+    screen_w: int, screen_h: int, tile_aspect: tuple[int, int]
+) -> tuple[int, int, int]:
+    """``(thumb_w, thumb_h, gap)`` for a screen: same thumbnail size in either orientation."""
+    short = max(0, min(screen_w, screen_h))
+    gap = max(2, round(short * GAP_FRACTION))
+    th = max(1, round(short * THUMB_FRACTION))
+    aw, ah = tile_aspect
+    tw = max(1, (th * aw + ah // 2) // ah) if aw > 0 and ah > 0 else th
+    return tw, th, gap
+
+
+def compute_layout(
+    screen_w: int,
+    screen_h: int,
+    tile_ids: Sequence[str],
+    *,
+    strip: StripPlacement = "auto",
+    main_aspect: tuple[int, int] = (16, 9),
+    tile_aspect: tuple[int, int] = (16, 9),
+) -> Layout:
+    """Place the main view and a strip of thumbnails for ``tile_ids`` (in the given order).
+
+    ``strip="auto"`` puts the strip along the bottom on landscape (and square) screens and down
+    the right side on portrait screens. With no tiles there is no strip and the main view takes
+    the whole screen. With many tiles the thumbnails first shrink (to no less than
+    ``SMALL_THUMB_FRACTION`` of the short side); if they still do not all fit, the first ones
+    are shown and a last "+N" tile counts the others. A window too small for thumbnails of
+    ``MIN_THUMB`` pixels gets no strip. Nothing is ever placed outside the screen.
+    """
+    sw = max(0, int(screen_w))
+    sh = max(0, int(screen_h))
+    screen = Rect(0, 0, sw, sh)
+    if strip == "auto":
+        placement: Literal["bottom", "side"] = "side" if sh > sw else "bottom"
+    elif strip in ("bottom", "side"):
+        placement = strip
+    else:
+        raise ValueError(f"strip: expected 'auto', 'bottom' or 'side', got {strip!r}")
+    tw, th, gap = thumb_metrics(sw, sh, tile_aspect)
+
+    no_strip = Layout(
+        screen=screen,
+        main=screen,
+        main_video=fit_rect(main_aspect[0], main_aspect[1], screen),
+        strip=None,
+        placement=placement,
+        tiles=(),
+        overflow=None,
+        thumb_size=(tw, th),
+    )
+    ids = list(tile_ids)
+    if not ids or sw == 0 or sh == 0:
+        return no_strip
+
+    # With many participants the thumbnails shrink (down to SMALL_THUMB_FRACTION of the short
+    # side) so that more of them fit before a "+N" tile is needed.
+    aw, ah = max(1, tile_aspect[0]), max(1, tile_aspect[1])
+    n = len(ids)
+    length = sw if placement == "bottom" else sh
+    along = (length - (n + 1) * gap) // n  # thumbnail length along the strip for all to fit
+    along_th = along * ah // aw if placement == "bottom" else along
+    small_th = max(1, round(min(sw, sh) * SMALL_THUMB_FRACTION))
+    if along_th < th:
+        th = max(min(th, small_th), along_th)
+        tw = max(1, (th * aw + ah // 2) // ah)
+
+    if placement == "bottom":
+        # The strip never takes more than half the screen; thumbnails shrink to fit that.
+        thickness = min(th + 2 * gap, sh // 2)
+        th = max(1, thickness - 2 * gap)
+        tw = max(1, (th * tile_aspect[0] + tile_aspect[1] // 2) // max(1, tile_aspect[1]))
+        tw = min(tw, max(1, sw - 2 * gap))
+        strip_rect = Rect(0, sh - thickness, sw, thickness)
+        main = Rect(0, 0, sw, sh - thickness)
+        step_len = tw
+    else:
+        thickness = min(tw + 2 * gap, sw // 2)
+        tw = max(1, thickness - 2 * gap)
+        th = max(1, (tw * tile_aspect[1] + tile_aspect[0] // 2) // max(1, tile_aspect[0]))
+        th = min(th, max(1, sh - 2 * gap))
+        strip_rect = Rect(sw - thickness, 0, thickness, sh)
+        main = Rect(0, 0, sw - thickness, sh)
+        step_len = th
+
+    if tw < MIN_THUMB or th < MIN_THUMB:
+        return no_strip  # a window too small for thumbnails: main view only
+    capacity = max(0, (length - gap) // (step_len + gap))
+    if n <= capacity:
+        shown = ids
+        overflow_count = 0
+    elif capacity >= 1:
+        shown = ids[: capacity - 1]
+        overflow_count = n - len(shown)
+    else:
+        shown = []
+        overflow_count = 0  # not even a "+N" tile fits: the strip stays empty
+    slots_used = len(shown) + (1 if overflow_count else 0)
+
+    # Centre the used slots along the strip.
+    used_len = slots_used * step_len + max(0, slots_used - 1) * gap
+    start = (length - used_len) // 2
+
+    def slot_rect(i: int) -> Rect:
+        offset = start + i * (step_len + gap)
+        if placement == "bottom":
+            return Rect(offset, strip_rect.y + (strip_rect.h - th) // 2, tw, th)
+        return Rect(strip_rect.x + (strip_rect.w - tw) // 2, offset, tw, th)
+
+    tiles = tuple(TileSlot(tile_id, slot_rect(i)) for i, tile_id in enumerate(shown))
+    overflow = OverflowSlot(overflow_count, slot_rect(len(shown))) if overflow_count else None
+    return Layout(
+        screen=screen,
+        main=main,
+        main_video=fit_rect(main_aspect[0], main_aspect[1], main),
+        strip=strip_rect,
+        placement=placement,
+        tiles=tiles,
+        overflow=overflow,
+        thumb_size=(tw, th),
+    )
