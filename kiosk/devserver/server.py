@@ -1,0 +1,224 @@
+"""The dev server: REST (§1) and JSON-RPC at ``/openvidu`` (§3–§5) on one aiohttp port.
+
+``kiosk devserver`` runs it from the command line (see :func:`add_arguments` and
+:func:`main_from_args`); tests use :class:`DevServer` with ``port=0``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from dataclasses import dataclass
+from typing import Literal
+from urllib.parse import urlsplit
+
+from aiohttp import web
+
+from kiosk.devserver.media_api import MediaBackend, NoMediaBackend
+from kiosk.devserver.rest import PublicInfo, add_routes, cors_middleware, make_auth_middleware
+from kiosk.devserver.rpc import RpcHub
+from kiosk.devserver.state import ServerState
+from kiosk.devserver.tls import SelfSignedCertificate, make_self_signed, server_ssl_context
+from kiosk.errors import KioskError
+from kiosk.redact import register_secret
+
+__all__ = [
+    "DevServer",
+    "DevServerError",
+    "DevServerOptions",
+    "add_arguments",
+    "main_from_args",
+    "run_devserver",
+]
+
+log = logging.getLogger("kiosk.devserver")
+
+
+class DevServerError(KioskError):
+    """The dev server could not start (port in use, bad address, bad public URL)."""
+
+
+@dataclass
+class DevServerOptions:
+    host: str = "127.0.0.1"
+    port: int = 4443
+    secret: str = "MY_SECRET"
+    tls: bool = True
+    public_url: str | None = None  # what goes into tokens; default derived from host:port
+    media_server: Literal["kurento", "mediasoup"] = "kurento"
+    grace_seconds: float = 10.0  # reconnection grace after a socket loss (§7.2)
+    close_after_leave_seconds: float = 10.0
+    default_ping_interval_ms: int = 20000  # watchdog = 3 x interval of the first ping
+    version: str = "2.22.0"
+    forced_video_codec: str = "VP8"  # §8.4 munging applied to every offer
+
+
+def _display_host(host: str) -> str:
+    if host in ("", "0.0.0.0", "::"):
+        return "localhost"
+    return f"[{host}]" if ":" in host else host
+
+
+def _ws_base(public_url: str) -> str:
+    parts = urlsplit(public_url)
+    scheme = "ws" if parts.scheme == "http" else "wss"
+    return f"{scheme}://{parts.netloc}"
+
+
+class DevServer:
+    """One dev server instance. ``start()`` binds, ``stop()`` releases everything."""
+
+    def __init__(self, options: DevServerOptions, media: MediaBackend | None = None) -> None:
+        self.options = options
+        self.media: MediaBackend = media if media is not None else NoMediaBackend()
+        self.state = ServerState(ws_base="", default_codec=options.forced_video_codec)
+        self.hub = RpcHub(self.state, options, self.media)
+        self.certificate: SelfSignedCertificate | None = None
+        self._public = PublicInfo()
+        self._runner: web.AppRunner | None = None
+        self._port = 0
+
+    @property
+    def port(self) -> int:
+        return self._port
+
+    @property
+    def url(self) -> str:
+        """Base URL actually bound, e.g. ``https://127.0.0.1:4443``."""
+        scheme = "https" if self.options.tls else "http"
+        return f"{scheme}://{_display_host(self.options.host)}:{self._port}"
+
+    @property
+    def public_url(self) -> str:
+        """The URL written into tokens (``--public-url`` or :attr:`url`)."""
+        return self._public.public_url
+
+    async def start(self) -> None:
+        if self._runner is not None:
+            return
+        opts = self.options
+        register_secret(opts.secret)
+        if opts.public_url is not None:
+            parts = urlsplit(opts.public_url)
+            if parts.scheme not in ("http", "https") or not parts.netloc:
+                raise DevServerError(
+                    f"--public-url: expected http(s)://host[:port], got {opts.public_url!r}"
+                )
+        ssl_ctx = None
+        if opts.tls:
+            self.certificate = make_self_signed([opts.host])
+            ssl_ctx = server_ssl_context(self.certificate)
+        app = web.Application(middlewares=[cors_middleware, make_auth_middleware(opts.secret)])
+        app.router.add_get("/openvidu", self.hub.handle_ws)
+        add_routes(app, state=self.state, hub=self.hub, options=opts, public=self._public)
+        runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
+        await runner.setup()
+        site = web.TCPSite(runner, opts.host, opts.port, ssl_context=ssl_ctx)
+        try:
+            await site.start()
+        except OSError as exc:
+            await runner.cleanup()
+            raise DevServerError(
+                f"cannot listen on {opts.host}:{opts.port}: {exc.strerror or exc}"
+            ) from exc
+        self._runner = runner
+        address = runner.addresses[0]
+        self._port = int(address[1])
+        public = (opts.public_url or self.url).rstrip("/")
+        self._public.public_url = public
+        self.state.ws_base = _ws_base(public)
+        log.info("dev server listening on %s", self.url)
+
+    async def stop(self) -> None:
+        runner, self._runner = self._runner, None
+        if runner is None:
+            return
+        await self.hub.close()
+        try:
+            await self.media.close()
+        except Exception:
+            log.exception("media backend failed to close")
+        await runner.cleanup()
+        log.info("dev server stopped")
+
+
+async def run_devserver(options: DevServerOptions, *, stop: asyncio.Event | None = None) -> int:
+    """Run until ``stop`` is set or Ctrl-C/SIGTERM; print the base URL (never a token)."""
+    stop = stop or asyncio.Event()
+    server = DevServer(options)
+    try:
+        await server.start()
+    except DevServerError as exc:
+        print(f"kiosk devserver: {exc}", file=sys.stderr)
+        return 1
+    loop = asyncio.get_running_loop()
+    installed: list[signal.Signals] = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(sig, stop.set)
+            installed.append(sig)
+    secret_hint = (
+        "MY_SECRET (the default)"
+        if options.secret == "MY_SECRET"
+        else "the value given with --secret"
+    )
+    print(f"kiosk devserver: listening on {server.url}", flush=True)
+    print(f"  tokens point at {server.public_url}", flush=True)
+    print(f"  REST: Basic auth OPENVIDUAPP:<secret>, secret = {secret_hint}", flush=True)
+    if options.tls:
+        print(
+            "  self-signed certificate: accept it once at "
+            f"{server.url}/openvidu/accept-certificate",
+            flush=True,
+        )
+    else:
+        print("  plain HTTP: tokens use ws:// (openvidu-browser >= 2.23 only)", flush=True)
+    print("  Ctrl-C to stop", flush=True)
+    try:
+        await stop.wait()
+    finally:
+        for sig in installed:
+            loop.remove_signal_handler(sig)
+        await server.stop()
+    return 0
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``kiosk devserver``."""
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=4443, help="port to bind (default 4443)")
+    parser.add_argument(
+        "--secret", default="MY_SECRET", help="OPENVIDU_SECRET for REST (default MY_SECRET)"
+    )
+    parser.add_argument(
+        "--no-tls", dest="tls", action="store_false", help="plain HTTP/WS instead of HTTPS/WSS"
+    )
+    parser.add_argument(
+        "--media-server",
+        choices=["kurento", "mediasoup"],
+        default="kurento",
+        help="mediaServer announced in joinRoom (default kurento)",
+    )
+    parser.add_argument(
+        "--public-url", default=None, help="base URL written into tokens (default: bound host:port)"
+    )
+
+
+def main_from_args(args: argparse.Namespace) -> int:
+    """Entry point used by ``kiosk devserver``."""
+    options = DevServerOptions(
+        host=args.host,
+        port=args.port,
+        secret=args.secret,
+        tls=args.tls,
+        public_url=args.public_url,
+        media_server=args.media_server,
+    )
+    try:
+        return asyncio.run(run_devserver(options))
+    except KeyboardInterrupt:
+        return 0
