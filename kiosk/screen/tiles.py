@@ -17,6 +17,7 @@ from typing import Any
 import av
 import av.error
 import pygame
+from av.video.reformatter import VideoReformatter
 
 from kiosk.screen import theme
 from kiosk.screen.frames import FrameSource
@@ -25,27 +26,24 @@ from kiosk.screen.theme import Color, Sizes, TextCache
 
 log = logging.getLogger(__name__)
 
-_reformat_threads_supported: bool | None = None
+def reformat(
+    frame: Any,
+    width: int | None = None,
+    height: int | None = None,
+    *,
+    reformatter: VideoReformatter | None = None,
+    **kw: Any,
+) -> Any:
+    """Convert ``frame`` with a reformatter owned by the caller, single-threaded.
 
-
-def _threads_supported() -> bool:
-    """Whether this PyAV's ``VideoFrame.reformat`` takes ``threads`` (checked once)."""
-    global _reformat_threads_supported
-    if _reformat_threads_supported is None:
-        try:
-            av.VideoFrame(16, 16, "yuv420p").reformat(format="bgra", threads=1)
-            _reformat_threads_supported = True
-        except TypeError:
-            _reformat_threads_supported = False
-    return _reformat_threads_supported
-
-
-def reformat(frame: Any, width: int | None = None, height: int | None = None, **kw: Any) -> Any:
-    """``frame.reformat(...)`` with ``threads=1`` when this PyAV has it: its default threading
-    added 1–3 ms per call."""
-    if _threads_supported():
-        return frame.reformat(width, height, threads=1, **kw)
-    return frame.reformat(width, height, **kw)
+    Never ``frame.reformat()``: PyAV keeps one reformatter (one swscale context) per frame
+    object, and the frame the screen shows for the room's own camera is the very object that
+    aiortc's encoder thread reformats at the same moment — sharing that context deadlocked the
+    render loop. Our own reformatter (one per tile, used only on the loop thread) also keeps its
+    swscale context across frames. ``threads=1``: PyAV's default threading added 1–3 ms per call.
+    """
+    fmt = reformatter if reformatter is not None else VideoReformatter()
+    return fmt.reformat(frame, width, height, threads=1, **kw)
 
 
 def to_pygame_rect(r: Rect) -> pygame.Rect:
@@ -63,18 +61,29 @@ class FrameConverter:
         # id(source) -> (frame_count, frame object, bgra frame, surface over its buffer)
         self._native: dict[int, tuple[int, Any, Any, pygame.Surface]] = {}
         self._failed: set[int] = set()
+        # (id(source), swscale?) -> the reformatter that tile uses (loop thread only)
+        self._reformatters: dict[tuple[int, bool], VideoReformatter] = {}
         self.conversions = 0  # frames converted (for tests and benches)
 
     def forget_except(self, keep: set[int]) -> None:
         for key in list(self._native):
             if key not in keep:
                 del self._native[key]
+        for rkey in list(self._reformatters):
+            if rkey[0] not in keep:
+                del self._reformatters[rkey]
+
+    def _reformatter(self, key: int, swscale: bool) -> VideoReformatter:
+        found = self._reformatters.get((key, swscale))
+        if found is None:
+            found = self._reformatters[(key, swscale)] = VideoReformatter()
+        return found
 
     def _native_surface(self, key: int, frame: Any, count: int) -> pygame.Surface:
         cached = self._native.get(key)
         if cached is not None and cached[0] == count and cached[1] is frame:
             return cached[3]
-        bgra = reformat(frame, format="bgra")
+        bgra = reformat(frame, format="bgra", reformatter=self._reformatter(key, False))
         plane = bgra.planes[0]
         surf = pygame.image.frombuffer(plane, (bgra.width, bgra.height), "BGRA", plane.line_size)
         self._native[key] = (count, frame, bgra, surf)
@@ -106,7 +115,12 @@ class FrameConverter:
             sub = target.subsurface(to_pygame_rect(dest))
             if swscale:
                 small = reformat(
-                    frame, dest.w, dest.h, format="bgra", interpolation="FAST_BILINEAR"
+                    frame,
+                    dest.w,
+                    dest.h,
+                    format="bgra",
+                    interpolation="FAST_BILINEAR",
+                    reformatter=self._reformatter(key, True),
                 )
                 plane = small.planes[0]
                 src = pygame.image.frombuffer(plane, (dest.w, dest.h), "BGRA", plane.line_size)
