@@ -37,8 +37,24 @@ from kiosk.openvidu.tokens import AppServerTokenProvider, RestTokenProvider, Tok
 
 log = logging.getLogger(__name__)
 
-NAMES = ("Alice", "Bob", "Carol", "Dave", "Erin", "Frank", "Grace", "Heidi",
-         "Ivan", "Judy", "Mallory", "Niaj", "Olivia", "Peggy", "Rupert", "Sybil")
+NAMES = (
+    "Alice",
+    "Bob",
+    "Carol",
+    "Dave",
+    "Erin",
+    "Frank",
+    "Grace",
+    "Heidi",
+    "Ivan",
+    "Judy",
+    "Mallory",
+    "Niaj",
+    "Olivia",
+    "Peggy",
+    "Rupert",
+    "Sybil",
+)
 
 
 @dataclass
@@ -64,15 +80,21 @@ class BotOptions:
 def bot_names(base: str | None, count: int) -> list[str]:
     if base:
         return [base] if count == 1 else [f"{base} {i + 1}" for i in range(count)]
-    return [NAMES[i % len(NAMES)] + ("" if i < len(NAMES) else f" {i // len(NAMES) + 1}")
-            for i in range(count)]
+    return [
+        NAMES[i % len(NAMES)] + ("" if i < len(NAMES) else f" {i // len(NAMES) + 1}")
+        for i in range(count)
+    ]
 
 
-def rtc_ice_servers(servers: tuple[IceServer, ...], settings: ice_seam.IceSettings) -> list[RTCIceServer]:
+def rtc_ice_servers(
+    servers: tuple[IceServer, ...], settings: ice_seam.IceSettings
+) -> list[RTCIceServer]:
     if settings.loopback_only:
         return []  # loopback: never contact a STUN/TURN server
-    return [RTCIceServer(urls=list(s.urls), username=s.username, credential=s.credential)
-            for s in servers]
+    return [
+        RTCIceServer(urls=list(s.urls), username=s.username, credential=s.credential)
+        for s in servers
+    ]
 
 
 class Bot:
@@ -93,8 +115,13 @@ class Bot:
         video = TestPatternTrack(self.name, o.width, o.height, o.fps)
         # Each bot its own pitch, so the mixer and the active-speaker view can tell them apart.
         audio = ToneTrack(220.0 * (1.0 + 0.25 * self.index)) if o.audio else None
-        return LocalMedia(audio=audio, video=video, type_of_video="CUSTOM",
-                          video_dimensions=(o.width, o.height), frame_rate=o.fps)
+        return LocalMedia(
+            audio=audio,
+            video=video,
+            type_of_video="CUSTOM",
+            video_dimensions=(o.width, o.height),
+            frame_rate=o.fps,
+        )
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -102,7 +129,9 @@ class Bot:
                 await self._one_call(stop)
             except KioskError as exc:
                 self.last_error = str(exc)
-                log.warning("bot %s: %s — retrying in %g s", self.name, exc, self.options.retry_seconds)
+                log.warning(
+                    "bot %s: %s — retrying in %g s", self.name, exc, self.options.retry_seconds
+                )
             self.joined.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), self.options.retry_seconds)
@@ -110,14 +139,24 @@ class Bot:
     async def _one_call(self, stop: asyncio.Event) -> None:
         o = self.options
         ssl_context = make_ssl_context(not o.insecure, o.ca_file)
-        client = OpenViduClient(self.name, ssl_context=ssl_context, ws_host_override=o.websocket_host,
-                                platform="kiosk bot (Python aiortc)")
+        client = OpenViduClient(
+            self.name,
+            ssl_context=ssl_context,
+            ws_host_override=o.websocket_host,
+            platform="kiosk bot (Python aiortc)",
+        )
         token = await self.tokens.get_token()
         join = await client.join(token)
         self.connection_id = join.connection_id
         self.joins += 1
-        media = MediaSession(client.rpc, join.connection_id, join.media_server, self._local_media(),
-                             o.ice, rtc_ice_servers(join.ice_servers, o.ice))
+        media = MediaSession(
+            client.rpc,
+            join.connection_id,
+            join.media_server,
+            self._local_media(),
+            o.ice,
+            rtc_ice_servers(join.ice_servers, o.ice),
+        )
         try:
             pump = asyncio.create_task(self._pump(client, media), name=f"bot-{self.name}-events")
             await media.start((), publish=True)
@@ -151,7 +190,9 @@ class Bot:
                 try:
                     await client.resume()
                 except KioskError as exc:
-                    raise KioskError(f"signaling lost ({item.reason}); resume failed: {exc}") from exc
+                    raise KioskError(
+                        f"signaling lost ({item.reason}); resume failed: {exc}"
+                    ) from exc
 
 
 def token_provider(o: BotOptions) -> TokenProvider:
@@ -163,13 +204,19 @@ def token_provider(o: BotOptions) -> TokenProvider:
     return RestTokenProvider(o.server, o.secret, o.session, ssl_context=ssl_context)
 
 
-async def run_bots(options: BotOptions, stop: asyncio.Event | None = None,
-                   on_started: Callable[[list[Bot]], None] | None = None) -> list[Bot]:
+async def run_bots(
+    options: BotOptions,
+    stop: asyncio.Event | None = None,
+    on_started: Callable[[list[Bot]], None] | None = None,
+) -> list[Bot]:
     """Run ``options.count`` bots until ``stop`` is set or ``options.duration`` has passed."""
     ice_seam.install(options.ice)
     stop = stop or asyncio.Event()
     tokens = token_provider(options)
-    bots = [Bot(name, i, options, tokens) for i, name in enumerate(bot_names(options.name, options.count))]
+    bots = [
+        Bot(name, i, options, tokens)
+        for i, name in enumerate(bot_names(options.name, options.count))
+    ]
     tasks = [asyncio.create_task(b.run(stop), name=f"bot-{b.name}") for b in bots]
     if on_started:
         on_started(bots)
@@ -201,8 +248,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--websocket-host", help="host[:port] override for the WebSocket URL")
     parser.add_argument("--size", default="640x480", help="video size (default 640x480)")
     parser.add_argument("--fps", type=int, default=30)
-    parser.add_argument("--loopback", action="store_true",
-                        help="ICE on 127.0.0.1 only (for a dev server on this machine)")
+    parser.add_argument(
+        "--loopback",
+        action="store_true",
+        help="ICE on 127.0.0.1 only (for a dev server on this machine)",
+    )
     parser.add_argument("--log-level", default="INFO")
 
 
@@ -217,11 +267,19 @@ def main_from_args(args: argparse.Namespace) -> int:
     except ValueError:
         raise ConfigError([f"--size: expected WIDTHxHEIGHT, got {args.size!r}"]) from None
     options = BotOptions(
-        server=args.server, session=args.session,
+        server=args.server,
+        session=args.session,
         secret=args.secret or os.environ.get("KIOSK_OPENVIDU_SECRET"),
-        application_url=args.application_url, name=args.name, count=args.count,
-        duration=args.duration, insecure=args.insecure, ca_file=args.ca_file,
-        websocket_host=args.websocket_host, width=width, height=height, fps=args.fps,
+        application_url=args.application_url,
+        name=args.name,
+        count=args.count,
+        duration=args.duration,
+        insecure=args.insecure,
+        ca_file=args.ca_file,
+        websocket_host=args.websocket_host,
+        width=width,
+        height=height,
+        fps=args.fps,
         ice=ice_seam.IceSettings.loopback() if args.loopback else ice_seam.IceSettings(),
     )
     return asyncio.run(_main(options))

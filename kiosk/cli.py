@@ -27,9 +27,18 @@ class _CommandModule(Protocol):
 
 # name → (module, one-line help)
 _COMMANDS: dict[str, tuple[str, str]] = {
-    "check-config": ("kiosk.config", "validate a configuration file: prints OK or one line per problem"),
-    "devserver": ("kiosk.devserver.server", "run a local OpenVidu-compatible server (REST, JSON-RPC, media)"),
-    "bot": ("kiosk.bot", "join synthetic participants (test pattern and tone) to any OpenVidu 2.x session"),
+    "check-config": (
+        "kiosk.config",
+        "validate a configuration file: prints OK or one line per problem",
+    ),
+    "devserver": (
+        "kiosk.devserver.server",
+        "run a local OpenVidu-compatible server (REST, JSON-RPC, media)",
+    ),
+    "bot": (
+        "kiosk.bot",
+        "join synthetic participants (test pattern and tone) to any OpenVidu 2.x session",
+    ),
     "demo": ("kiosk.demo", "dev server + three bots + the kiosk, in one process"),
     "run": ("kiosk.app.runner", "run the kiosk from a configuration file (what systemd starts)"),
 }

@@ -139,7 +139,9 @@ class Evicted(SignalingError):
 
     def __init__(self, reason: str) -> None:
         self.reason = reason
-        super().__init__(f"removed from the session by the server (reason: {reason or 'none given'})")
+        super().__init__(
+            f"removed from the session by the server (reason: {reason or 'none given'})"
+        )
 
 
 # --- media, display, hardware ----------------------------------------------------------------

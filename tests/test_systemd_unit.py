@@ -62,7 +62,9 @@ def test_unit_verifies_and_exposure_is_low(tmp_path: Path) -> None:
     assert "kiosk.service" not in verify.stderr, verify.stderr  # no warnings about our unit
     security = subprocess.run(
         ["systemd-analyze", "security", "--offline=true", str(unit)],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     match = re.search(r"Overall exposure level for kiosk\.service: ([0-9.]+)", security.stdout)
     assert match, security.stdout[-2000:] + security.stderr

@@ -33,6 +33,9 @@ from kiosk.app import machine as m
 from kiosk.app.sdnotify import SystemdNotifier
 from kiosk.app.status import Metrics, StatusServer
 from kiosk.config import KioskConfig, load_config, resolve_secret
+from kiosk.controls.actions import Action
+from kiosk.controls.buttons import Buttons, ButtonSpec
+from kiosk.controls.leds import Leds, LedSpec
 from kiosk.errors import ConfigError, KioskError, SignalingError
 from kiosk.logsetup import setup_logging
 from kiosk.media import ice as ice_seam
@@ -83,36 +86,54 @@ _TOAST_SECONDS = 4.0
 _SHUTDOWN_SECONDS = 5.0
 
 
-def token_provider_from_config(config: KioskConfig, env: dict[str, str] | None = None) -> TokenProvider:
+def token_provider_from_config(
+    config: KioskConfig, env: dict[str, str] | None = None
+) -> TokenProvider:
     """The one way this config gets tokens: fixed token, application server, or REST + secret."""
     server, session = config.server, config.session
     ssl_context = make_ssl_context(server.verify_tls, server.ca_file)
     if server.token is not None:
         return FixedTokenProvider(server.token.get_secret_value())
     if server.application_url:
-        return AppServerTokenProvider(server.application_url, session.id, ssl_context=ssl_context,
-                                      timeout=server.timeout_seconds)
+        return AppServerTokenProvider(
+            server.application_url,
+            session.id,
+            ssl_context=ssl_context,
+            timeout=server.timeout_seconds,
+        )
     secret = resolve_secret(server, os.environ if env is None else env)
     if not secret:
-        raise ConfigError([
-            "server.secret: no way to get a token: set server.secret, server.secret_file, "
-            "server.application_url or server.token, or provide KIOSK_OPENVIDU_SECRET or the "
-            "systemd credential 'openvidu-secret'"
-        ])
+        raise ConfigError(
+            [
+                "server.secret: no way to get a token: set server.secret, server.secret_file, "
+                "server.application_url or server.token, or provide KIOSK_OPENVIDU_SECRET or the "
+                "systemd credential 'openvidu-secret'"
+            ]
+        )
     register_secret(secret)
-    return RestTokenProvider(server.url, secret, session.id, role=session.role,
-                             ssl_context=ssl_context, timeout=server.timeout_seconds)
+    return RestTokenProvider(
+        server.url,
+        secret,
+        session.id,
+        role=session.role,
+        ssl_context=ssl_context,
+        timeout=server.timeout_seconds,
+    )
 
 
 def ice_settings_from_config(config: KioskConfig) -> ice_seam.IceSettings:
-    return ice_seam.IceSettings(host_addresses=tuple(config.ice.host_addresses),
-                                loopback_only=config.ice.loopback_only)
+    return ice_seam.IceSettings(
+        host_addresses=tuple(config.ice.host_addresses), loopback_only=config.ice.loopback_only
+    )
 
 
 def display_settings_from_config(config: KioskConfig) -> DisplaySettings:
-    return DisplaySettings(driver=config.display.driver, fullscreen=config.display.fullscreen,
-                           size=config.display.size_pixels,
-                           title=f"kiosk — {config.display.room_name or config.session.name}")
+    return DisplaySettings(
+        driver=config.display.driver,
+        fullscreen=config.display.fullscreen,
+        size=config.display.size_pixels,
+        title=f"kiosk — {config.display.room_name or config.session.name}",
+    )
 
 
 @dataclass
@@ -152,9 +173,12 @@ class Kiosk:
         self.display = display or Display(display_settings_from_config(config))
         self.notifier = notifier or SystemdNotifier()
         self.clock = clock
-        self.machine = m.CallMachine(m.MachineConfig(auto_join=config.session.auto_join,
-                                                     server=config.server.url))
-        self.view_policy = MainViewPolicy(config.display.main, pin_seconds=config.display.pin_seconds)
+        self.machine = m.CallMachine(
+            m.MachineConfig(auto_join=config.session.auto_join, server=config.server.url)
+        )
+        self.view_policy = MainViewPolicy(
+            config.display.main, pin_seconds=config.display.pin_seconds
+        )
         self.metrics = Metrics()
         self.stats = KioskSnapshot()
         self.client: OpenViduClient | None = None
@@ -162,6 +186,8 @@ class Kiosk:
         self.local_media: LocalMedia | None = None
         self.mixer: AudioMixer | None = None
         self.renderer: Renderer | None = None
+        self.buttons: Buttons | None = None
+        self.leds: Leds | None = None
         self.status_server: StatusServer | None = None
         self.stop = asyncio.Event()
         self.exit_code = 0
@@ -175,7 +201,9 @@ class Kiosk:
         self._retry: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._stream_stats: dict[str, _StreamStats] = {}
-        self._reported: dict[str, float] = {}  # stream id -> when we last reported it stalled/failed
+        self._reported: dict[
+            str, float
+        ] = {}  # stream id -> when we last reported it stalled/failed
         self._muted = {"audio": False, "video": False}
         self._render_alive = 0.0
 
@@ -211,17 +239,27 @@ class Kiosk:
         self.display.set_screensaver_allowed(False)
         self.renderer = Renderer(self.display.surface)
         self._start_audio()
+        self._start_controls(loop)
         if self.config.status.enabled:
-            self.status_server = StatusServer(self.config.status.listen, self.status, self.metrics_text,
-                                              self.screenshot)
+            self.status_server = StatusServer(
+                self.config.status.listen, self.status, self.metrics_text, self.screenshot
+            )
             await self.status_server.start()
             log.info("status: %s/status", self.status_server.url)
         render_stop = asyncio.Event()
         render = self._spawn(
-            run_render_loop(self.display, self.room_view, render_stop,
-                            max_fps=self.config.display.max_fps, on_frame=self._on_frame,
-                            on_key=self._on_key, on_quit=self._on_quit, renderer=self.renderer,
-                            clock=self.clock, strip=self.config.display.strip),
+            run_render_loop(
+                self.display,
+                self.room_view,
+                render_stop,
+                max_fps=self.config.display.max_fps,
+                on_frame=self._on_frame,
+                on_key=self._on_key,
+                on_quit=self._on_quit,
+                renderer=self.renderer,
+                clock=self.clock,
+                strip=self.config.display.strip,
+            ),
             "render",
         )
         self.notifier.ready(status="screen up")
@@ -244,6 +282,33 @@ class Kiosk:
             self.notifier.close()
         return self.exit_code
 
+    def _start_controls(self, loop: asyncio.AbstractEventLoop) -> None:
+        """GPIO buttons and LEDs; where GPIO is unavailable they log one warning and do nothing."""
+        b, leds = self.config.buttons, self.config.leds
+        specs = {
+            Action(name): ButtonSpec(c.pin, c.pull_up, c.bounce_time, c.hold_seconds)
+            for name in ("join_leave", "next", "mute_mic", "camera")
+            if (c := getattr(b, name)) is not None
+        }
+        if specs:
+            self.buttons = Buttons(specs, self.on_action, loop, pin_factory=b.pin_factory)
+        led_specs = {
+            name: LedSpec(c.pin, c.active_high, c.pwm) if (c := getattr(leds, name)) else None
+            for name in ("call", "muted", "camera_off")
+        }
+        if any(led_specs.values()):
+            self.leds = Leds(
+                led_specs["call"],
+                led_specs["muted"],
+                led_specs["camera_off"],
+                pin_factory=b.pin_factory,
+            )
+            self._show_leds()
+
+    def _show_leds(self) -> None:
+        if self.leds is not None:
+            self.leds.show(self.machine.state, self._muted["audio"], self._muted["video"])
+
     def _start_audio(self) -> None:
         output, problem = open_audio_output(self.config.media.speaker.device)
         if problem:
@@ -262,6 +327,10 @@ class Kiosk:
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self._leave(), _SHUTDOWN_SECONDS)
         self._release_local_media()
+        if self.buttons is not None:
+            await asyncio.to_thread(self.buttons.close)
+        if self.leds is not None:
+            self.leds.close()
         if self.mixer is not None:
             await self.mixer.close()
         if self.status_server is not None:
@@ -284,6 +353,7 @@ class Kiosk:
                 log.info("state %s → %s (%s)", before, self.machine.state, type(event).__name__)
                 self.metrics.inc("kiosk_state_changes_total", state=str(self.machine.state))
                 self.notifier.status(self.machine.status_line or str(self.machine.state))
+                self._show_leds()
             for command in commands:
                 self._execute(command)
 
@@ -357,10 +427,13 @@ class Kiosk:
         await self._leave()  # drop any stale call first
         cfg = self.config
         ssl_context = make_ssl_context(cfg.server.verify_tls, cfg.server.ca_file)
-        client = OpenViduClient(cfg.session.name, ssl_context=ssl_context,
-                                ws_host_override=cfg.server.websocket_host,
-                                platform=f"kiosk {__version__} (Python aiortc; Linux)",
-                                request_timeout=cfg.server.timeout_seconds)
+        client = OpenViduClient(
+            cfg.session.name,
+            ssl_context=ssl_context,
+            ws_host_override=cfg.server.websocket_host,
+            platform=f"kiosk {__version__} (Python aiortc; Linux)",
+            request_timeout=cfg.server.timeout_seconds,
+        )
         try:
             join = await client.join(token)
         except KioskError as exc:
@@ -375,9 +448,15 @@ class Kiosk:
         publish = cfg.session.role != "SUBSCRIBER"
         if publish and self.local_media is None:
             self.local_media = await asyncio.to_thread(self._open_local_media)
-        media = MediaSession(client.rpc, join.connection_id, join.media_server,
-                             self.local_media if publish else None, self.ice,
-                             [] if self.ice.loopback_only else _rtc_servers(join), self.mixer)
+        media = MediaSession(
+            client.rpc,
+            join.connection_id,
+            join.media_server,
+            self.local_media if publish else None,
+            self.ice,
+            [] if self.ice.loopback_only else _rtc_servers(join),
+            self.mixer,
+        )
         self.media = media
         for name, muted in self._muted.items():
             if muted:
@@ -396,8 +475,12 @@ class Kiosk:
 
     def _open_local_media(self) -> LocalMedia:
         cam = self.config.media.camera
-        media = open_local_media(cam.device, self.config.media.microphone.device, self.config.session.name,
-                                 CameraSettings(cam.width, cam.height, cam.fps, cam.input_format))
+        media = open_local_media(
+            cam.device,
+            self.config.media.microphone.device,
+            self.config.session.name,
+            CameraSettings(cam.width, cam.height, cam.fps, cam.input_format),
+        )
         self.media_problems = list(media.problems)
         return media
 
@@ -409,8 +492,11 @@ class Kiosk:
         try:
             await asyncio.wait_for(client.resume(), timeout_s)
         except (KioskError, TimeoutError) as exc:
-            error = exc if isinstance(exc, KioskError) else SignalingError(
-                f"connect: no resume within {timeout_s:g} s")
+            error = (
+                exc
+                if isinstance(exc, KioskError)
+                else SignalingError(f"connect: no resume within {timeout_s:g} s")
+            )
             log.warning("resume: %s", error)
             self.post(m.ResumeFailed(error))
             return
@@ -448,15 +534,26 @@ class Kiosk:
     async def _pump_events(self, client: OpenViduClient, media: MediaSession) -> None:
         while True:
             item = await client.events.get()
-            if isinstance(item, IceCandidateReceived | ParticipantPublished | ParticipantUnpublished
-                          | ParticipantLeft | ParticipantEvicted | StreamPropertyChanged):
+            if isinstance(
+                item,
+                IceCandidateReceived
+                | ParticipantPublished
+                | ParticipantUnpublished
+                | ParticipantLeft
+                | ParticipantEvicted
+                | StreamPropertyChanged,
+            ):
                 media.handle(item)
             if isinstance(item, RosterChanged):
                 for change in item.changes:
                     self._roster_toast(change)
             elif isinstance(item, SignalReceived):
                 if item.type in ("signal:chat", "chat"):
-                    sender = client.model.name_of(item.from_connection_id) if item.from_connection_id else "Server"
+                    sender = (
+                        client.model.name_of(item.from_connection_id)
+                        if item.from_connection_id
+                        else "Server"
+                    )
                     self.toast(f"{sender}: {item.data[:80]}")
             elif isinstance(item, ConnectionLost):
                 self.stats.reconnects += 1
@@ -548,6 +645,7 @@ class Kiosk:
             self._muted[kind] = not self._muted[kind]
             if self.media is not None:
                 self._spawn(self.media.set_muted(kind, self._muted[kind]), f"mute-{kind}")  # type: ignore[arg-type]
+            self._show_leds()
             if kind == "audio":
                 self.toast("Microphone muted" if self._muted[kind] else "Microphone on")
             else:
@@ -568,30 +666,42 @@ class Kiosk:
         levels = self.media.levels() if self.media is not None else {}
         if self.client is not None and self.media is not None:
             media = self.media
-            tiles.append(TileInfo(id=SELF_ID, name="You", is_self=True, mic_muted=self._muted["audio"],
-                                  video_active=not self._muted["video"], frames=media.local_frame))
+            tiles.append(
+                TileInfo(
+                    id=SELF_ID,
+                    name="You",
+                    is_self=True,
+                    mic_muted=self._muted["audio"],
+                    video_active=not self._muted["video"],
+                    frames=media.local_frame,
+                )
+            )
             for cid, p in self.client.model.participants.items():
                 if cid == self.client.connection_id:
                     continue
                 stream = media.streams.get(cid) or p.stream
                 remote.append(cid)
-                tiles.append(TileInfo(
-                    id=cid, name=p.display_name or "Guest",
-                    mic_muted=bool(stream and stream.has_audio and not stream.audio_active),
-                    video_active=bool(stream and stream.has_video and stream.video_active),
-                    speaking=levels.get(cid, -math.inf) > _SPEAKING_DBFS,
-                    frames=media.frames.get(cid)))
+                tiles.append(
+                    TileInfo(
+                        id=cid,
+                        name=p.display_name or "Guest",
+                        mic_muted=bool(stream and stream.has_audio and not stream.audio_active),
+                        video_active=bool(stream and stream.has_video and stream.video_active),
+                        speaking=levels.get(cid, -math.inf) > _SPEAKING_DBFS,
+                        frames=media.frames.get(cid),
+                    )
+                )
         self.main_id = self.view_policy.update(now, remote, levels)
-        status = self.machine.status_line_at(now)
-        if self.media_problems and state == m.CallState.IN_CALL:
-            status = "; ".join(self.media_problems)
         return RoomView(
             state=_ROOM_STATE.get(state, "idle"),  # type: ignore[arg-type]
             room_name=self.config.display.room_name or self.config.session.name,
-            status_line=status,
+            status_line=self.machine.status_line_at(now),
+            banner="; ".join(self.media_problems),
             server_reachable=None,
             clock_text=time.strftime("%H:%M") if self.config.display.show_clock else "",
-            tiles=tuple(tiles), main_id=self.main_id, toasts=tuple(self.toasts),
+            tiles=tuple(tiles),
+            main_id=self.main_id,
+            toasts=tuple(self.toasts),
         )
 
     async def screenshot(self) -> bytes | None:
@@ -610,14 +720,17 @@ class Kiosk:
                     continue
                 stream = media.streams.get(cid) if media else None
                 frames = media.frames.get(cid) if media else None
-                participants.append({
-                    "connection_id": cid, "name": p.display_name,
-                    "stream_id": stream.stream_id if stream else None,
-                    "audio_active": stream.audio_active if stream else None,
-                    "video_active": stream.video_active if stream else None,
-                    "frames_received": frames.frame_count if frames else 0,
-                    "fps": round(self._stream_stats.get(cid, _StreamStats()).fps, 1),
-                })
+                participants.append(
+                    {
+                        "connection_id": cid,
+                        "name": p.display_name,
+                        "stream_id": stream.stream_id if stream else None,
+                        "audio_active": stream.audio_active if stream else None,
+                        "video_active": stream.video_active if stream else None,
+                        "frames_received": frames.frame_count if frames else 0,
+                        "fps": round(self._stream_stats.get(cid, _StreamStats()).fps, 1),
+                    }
+                )
         import aiortc
         import av
         import pygame
@@ -633,11 +746,19 @@ class Kiosk:
             "muted": dict(self._muted),
             "publishing": media.publish_state if media else "off",
             "media_problems": self.media_problems,
-            "last_error": self.machine.status_line if self.machine.state == m.CallState.ERROR else None,
-            "joins": self.stats.joins, "reconnects": self.stats.reconnects, "resumes": self.stats.resumes,
+            "last_error": self.machine.status_line
+            if self.machine.state == m.CallState.ERROR
+            else None,
+            "joins": self.stats.joins,
+            "reconnects": self.stats.reconnects,
+            "resumes": self.stats.resumes,
             "uptime_seconds": round(self.clock() - self.stats.started_at, 1),
-            "versions": {"kiosk": __version__, "aiortc": aiortc.__version__, "av": av.__version__,
-                         "pygame-ce": pygame.version.ver},
+            "versions": {
+                "kiosk": __version__,
+                "aiortc": aiortc.__version__,
+                "av": av.__version__,
+                "pygame-ce": pygame.version.ver,
+            },
         }
 
     def metrics_text(self) -> str:
@@ -653,7 +774,11 @@ class Kiosk:
                 stream = self.media.streams.get(cid)
                 label = stream.stream_id if stream else cid
                 mt.set("kiosk_frames_received_total", float(frames.frame_count), stream=label)
-                mt.set("kiosk_stream_fps", self._stream_stats.get(cid, _StreamStats()).fps, stream=label)
+                mt.set(
+                    "kiosk_stream_fps",
+                    self._stream_stats.get(cid, _StreamStats()).fps,
+                    stream=label,
+                )
         if self.renderer is not None:
             st = self.renderer.stats
             for key, value in dataclasses.asdict(st).items():
@@ -664,13 +789,19 @@ class Kiosk:
 def _rtc_servers(join: Any) -> list[Any]:
     from aiortc import RTCIceServer
 
-    return [RTCIceServer(urls=list(s.urls), username=s.username, credential=s.credential)
-            for s in join.ice_servers]
+    return [
+        RTCIceServer(urls=list(s.urls), username=s.username, credential=s.credential)
+        for s in join.ice_servers
+    ]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", "-c", default="/etc/kiosk/config.yaml",
-                        help="configuration file (default /etc/kiosk/config.yaml)")
+    parser.add_argument(
+        "--config",
+        "-c",
+        default="/etc/kiosk/config.yaml",
+        help="configuration file (default /etc/kiosk/config.yaml)",
+    )
     parser.add_argument("--duration", type=float, help="leave and exit after S seconds")
 
 

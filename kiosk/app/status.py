@@ -127,7 +127,9 @@ class StatusServer:
 
     async def _handle_metrics(self, _request: web.Request) -> web.Response:
         return web.Response(
-            text=redact(self._metrics()), content_type="text/plain", charset="utf-8",
+            text=redact(self._metrics()),
+            content_type="text/plain",
+            charset="utf-8",
             headers={"X-Content-Type-Options": "nosniff"},
         )
 

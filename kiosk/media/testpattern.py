@@ -37,7 +37,10 @@ _CRC_BITS = 8
 _GUARD_START = (1, 0)
 _GUARD_END = (0, 1)
 CELLS = len(_GUARD_START) + TIMESTAMP_BITS + _CRC_BITS + len(_GUARD_END)
-STRIP_FRACTION = 0.1  # the strip is the bottom tenth of the picture
+STRIP_FRACTION = 0.1  # the strip is a tenth of the picture high …
+# … and sits in the middle band, clear of the overlays a screen puts on video: name labels along
+# the bottom edge and mute marks in the top corners would otherwise cover its guard cells.
+STRIP_TOP_FRACTION = 0.57
 _MIN_CONTRAST = 60.0  # white guard minus black guard, in 0..255 luma
 _AMBIGUOUS_BAND = 0.2  # cells within ±20 % of the contrast around the midpoint are unreadable
 
@@ -68,12 +71,17 @@ def _cell_edges(length: int) -> list[int]:
     return [round(i * length / CELLS) for i in range(CELLS + 1)]
 
 
+def _strip_rows(height: int) -> tuple[int, int]:
+    top = round(height * STRIP_TOP_FRACTION)
+    return top, min(height, top + max(1, round(height * STRIP_FRACTION)))
+
+
 def draw_timestamp(image: Image, ms: int) -> None:
-    """Paint the code strip for ``ms`` into the bottom tenth of ``image`` (H, W, 3), in place."""
+    """Paint the code strip for ``ms`` into its band of ``image`` (H, W, 3), in place."""
     height, width = image.shape[0], image.shape[1]
-    top = height - max(1, round(height * STRIP_FRACTION))
+    top, bottom = _strip_rows(height)
     edges = _cell_edges(width)
-    strip = image[top:, :, :]
+    strip = image[top:bottom, :, :]
     for i, bit in enumerate(timestamp_bits(ms)):
         strip[:, edges[i] : edges[i + 1], :] = 255 if bit else 0
 
@@ -95,8 +103,9 @@ def read_timestamp(
     if width < CELLS * 2 or height < 20:
         return None
     strip_h = height * STRIP_FRACTION
-    y0 = int(height - strip_h * 0.75)
-    y1 = max(y0 + 1, int(height - strip_h * 0.25))
+    top = height * STRIP_TOP_FRACTION
+    y0 = int(top + strip_h * 0.25)
+    y1 = max(y0 + 1, int(top + strip_h * 0.75))
     rows = image[y0:y1, :, :3].astype(np.float32).mean(axis=(0, 2))  # luma-ish per column
     levels: list[float] = []
     for i in range(CELLS):
@@ -183,7 +192,7 @@ class PatternRenderer:
         self.name = name
         self.width = width
         self.height = height
-        self._strip_top = height - max(1, round(height * STRIP_FRACTION))
+        self._strip_top = _strip_rows(height)[0]
         self._background = self._make_background()
         self._text_size = max(12, height // 12)
         self._clock_key: int | None = None
@@ -206,7 +215,7 @@ class PatternRenderer:
             (200, 0, 0),
             (0, 0, 200),
         ]
-        top, bottom = int(h * 0.35), int(h * 0.55)
+        top, bottom = int(h * 0.33), int(h * 0.53)
         for i, colour in enumerate(bars):
             x0, x1 = i * w // len(bars), (i + 1) * w // len(bars)
             image[top:bottom, x0:x1] = colour
@@ -232,7 +241,7 @@ class PatternRenderer:
         travel = 1.0 - abs(2.0 * phase - 1.0)
         bar_w = max(4, w // 16)
         x = int(travel * (w - bar_w))
-        image[int(h * 0.62) : int(h * 0.82), x : x + bar_w] = 255
+        image[int(h * 0.70) : int(h * 0.86), x : x + bar_w] = 255
         draw_timestamp(image, round(now * 1000))
         return image
 

@@ -39,6 +39,7 @@ def test_outside_systemd_everything_is_a_no_op() -> None:
 
 
 def test_watchdog_for_another_pid_is_ignored(tmp_path: Path) -> None:
-    n = SystemdNotifier({"NOTIFY_SOCKET": str(tmp_path / "s"), "WATCHDOG_USEC": "1000000",
-                         "WATCHDOG_PID": "1"})
+    n = SystemdNotifier(
+        {"NOTIFY_SOCKET": str(tmp_path / "s"), "WATCHDOG_USEC": "1000000", "WATCHDOG_PID": "1"}
+    )
     assert n.watchdog_interval is None

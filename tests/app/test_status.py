@@ -45,7 +45,7 @@ async def test_busy_port_is_a_one_line_error() -> None:
     try:
         try:
             await second.start()
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             assert "status.listen" in str(exc) and "\n" not in str(exc)
         else:
             raise AssertionError("second bind on a busy port should fail")

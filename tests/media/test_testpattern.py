@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from kiosk.media.testpattern import (
+    STRIP_TOP_FRACTION,
     TIMESTAMP_MODULO,
     PatternRenderer,
     TestPatternTrack,
@@ -84,8 +85,19 @@ def test_absent_or_corrupt_timestamp_reads_none() -> None:
     # flip one data cell: the checksum must reject it
     cell = 640 / 36
     x0, x1 = int(10 * cell), int(11 * cell)
-    picture[-30:, x0:x1] = 255 - picture[-30:, x0:x1]
+    top = int(480 * STRIP_TOP_FRACTION)
+    picture[top : top + 48, x0:x1] = 255 - picture[top : top + 48, x0:x1]
     assert read_timestamp(picture) is None
+
+
+def test_timestamp_survives_screen_overlays() -> None:
+    """A tile's name label (bottom quarter) and mute mark (top-right corner) cover the picture's
+    edges on screen; the strip sits clear of both, so latency stays readable from a screenshot."""
+    now = 1_790_000_123.456
+    picture = PatternRenderer("Grace").render(now)
+    picture[360:, :320] = 30  # a name label box along the bottom-left
+    picture[:120, 520:] = 200  # a mute mark in the top-right corner
+    assert read_timestamp(picture) == round(now * 1000) % TIMESTAMP_MODULO
 
 
 def test_latency_wraps_around_the_modulo() -> None:
