@@ -33,6 +33,7 @@ from kiosk.app import machine as m
 from kiosk.app.sdnotify import SystemdNotifier
 from kiosk.app.status import Metrics, StatusServer
 from kiosk.config import KioskConfig, load_config, resolve_secret
+from kiosk.controls._gpio import resolve_pin_factory
 from kiosk.controls.actions import Action
 from kiosk.controls.buttons import Buttons, ButtonSpec
 from kiosk.controls.leds import Leds, LedSpec
@@ -151,7 +152,15 @@ class KioskSnapshot:
     joins: int = 0
     reconnects: int = 0
     resumes: int = 0
-    first_remote_frame_at: float | None = None
+    join_requested_at: float | None = None  # the first token request of the current join
+    first_remote_frame_at: float | None = None  # first remote frame drawn after that join
+
+    @property
+    def join_seconds(self) -> float | None:
+        """Join request → first remote frame on screen (what a person in the room waits)."""
+        if self.join_requested_at is None or self.first_remote_frame_at is None:
+            return None
+        return self.first_remote_frame_at - self.join_requested_at
 
 
 class Kiosk:
@@ -190,6 +199,7 @@ class Kiosk:
         self.leds: Leds | None = None
         self.status_server: StatusServer | None = None
         self.stop = asyncio.Event()
+        self.ready = asyncio.Event()  # set once the screen is up and the status endpoint listens
         self.exit_code = 0
         self.toasts: list[Toast] = []
         self.main_id: str = SELF_ID
@@ -263,6 +273,7 @@ class Kiosk:
             "render",
         )
         self.notifier.ready(status="screen up")
+        self.ready.set()
         machine_task = self._spawn(self._machine_loop(), "machine")
         tick = self._spawn(self._housekeeping(), "housekeeping")
         if duration is not None:
@@ -290,8 +301,16 @@ class Kiosk:
             for name in ("join_leave", "next", "mute_mic", "camera")
             if (c := getattr(b, name)) is not None
         }
+        if not specs and not any(getattr(leds, n) for n in ("call", "muted", "camera_off")):
+            return
+        # One factory for buttons and LEDs (a name would make each build its own).
+        factory: Any = b.pin_factory
+        try:
+            factory = resolve_pin_factory(b.pin_factory)
+        except Exception:  # Buttons/Leds report it as their one warning
+            factory = b.pin_factory
         if specs:
-            self.buttons = Buttons(specs, self.on_action, loop, pin_factory=b.pin_factory)
+            self.buttons = Buttons(specs, self.on_action, loop, pin_factory=factory)
         led_specs = {
             name: LedSpec(c.pin, c.active_high, c.pwm) if (c := getattr(leds, name)) else None
             for name in ("call", "muted", "camera_off")
@@ -411,6 +430,8 @@ class Kiosk:
     # --- operations ------------------------------------------------------------------------------
 
     async def _fetch_token(self) -> None:
+        if self.client is None and self.stats.first_remote_frame_at is None:
+            self.stats.join_requested_at = self.stats.join_requested_at or self.clock()
         try:
             self._token = await self.tokens.get_token()
         except KioskError as exc:
@@ -445,6 +466,9 @@ class Kiosk:
             raise
         self.client = client
         self.stats.joins += 1
+        if self.stats.joins > 1:  # a rejoin: measure its own join time
+            self.stats.join_requested_at = self.clock()
+            self.stats.first_remote_frame_at = None
         publish = cfg.session.role != "SUBSCRIBER"
         if publish and self.local_media is None:
             self.local_media = await asyncio.to_thread(self._open_local_media)
@@ -600,14 +624,20 @@ class Kiosk:
                 if dt >= 1.0:
                     st.fps = (frames.frame_count - st.last_count) / dt
                     st.last_count, st.last_time = frames.frame_count, now
-                if frames.frame_count and self.stats.first_remote_frame_at is None:
-                    self.stats.first_remote_frame_at = now
 
     # --- screen ----------------------------------------------------------------------------------
 
     def _on_frame(self) -> None:
-        self._render_alive = self.clock()
+        now = self.clock()
+        self._render_alive = now
         self.notifier.watchdog()
+        media = self.media
+        if (
+            self.stats.first_remote_frame_at is None
+            and media is not None
+            and any(f.frame_count for f in media.frames.values())
+        ):
+            self.stats.first_remote_frame_at = now  # drawn in the iteration that just ended
 
     def _on_key(self, key: KeyEvent) -> None:
         from kiosk.controls.keyboard import action_for_key

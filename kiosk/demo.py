@@ -1,0 +1,188 @@
+"""``kiosk demo``: the dev server, three bots and the kiosk, in one process.
+
+Everything stays on 127.0.0.1 (ICE restricted to loopback). With a display (``DISPLAY`` or
+``WAYLAND_DISPLAY`` set) the kiosk opens a window; without one it runs on SDL's dummy driver,
+prints the status URL and writes a screenshot every few seconds. Ctrl-C (or ``--duration``)
+leaves the call cleanly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import socket
+import sys
+from pathlib import Path
+
+from kiosk.app import machine as m
+from kiosk.app.runner import Kiosk
+from kiosk.bot import BotOptions, run_bots
+from kiosk.config import parse_config
+from kiosk.devserver.media import AiortcMediaBackend
+from kiosk.devserver.server import DevServer, DevServerError, DevServerOptions
+from kiosk.logsetup import setup_logging
+from kiosk.media import ice
+
+log = logging.getLogger("kiosk.demo")
+
+SECRET = "MY_SECRET"
+SESSION = "DemoRoom"
+
+
+def has_display(env: dict[str, str] | os._Environ[str] = os.environ) -> bool:
+    return bool(env.get("DISPLAY") or env.get("WAYLAND_DISPLAY"))
+
+
+def demo_config(server_url: str, *, windowed: bool, status_listen: str) -> str:
+    display = (
+        "{driver: auto, fullscreen: false, size: 1280x720, allow_quit: true}"
+        if windowed
+        else "{driver: dummy, fullscreen: false, size: 1920x1080}"
+    )
+    return f"""
+server: {{url: "{server_url}", secret: {SECRET}}}
+session: {{id: {SESSION}, name: "Meeting room 4.01"}}
+media:
+  camera: {{device: test-pattern}}
+  microphone: {{device: test-tone}}
+  speaker: {{device: {"default" if windowed else "none"}}}
+ice: {{host_addresses: ["127.0.0.1"], loopback_only: true}}
+display: {display}
+status: {{listen: "{status_listen}"}}
+"""
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+async def _start_devserver(port: int, settings: ice.IceSettings) -> DevServer:
+    for candidate in (port, 0) if port else (0,):
+        server = DevServer(
+            DevServerOptions(host="127.0.0.1", port=candidate, secret=SECRET, tls=False),
+            media=AiortcMediaBackend(settings),
+        )
+        try:
+            await server.start()
+            return server
+        except DevServerError as exc:
+            log.warning("dev server: %s — trying a free port", exc)
+    raise DevServerError("dev server: no port to listen on")
+
+
+async def run_demo(
+    *,
+    duration: float | None,
+    bots: int,
+    port: int,
+    status_port: int,
+    screenshot: Path | None,
+    windowed: bool,
+) -> int:
+    settings = ice.IceSettings.loopback()
+    ice.install(settings)
+    server = await _start_devserver(port, settings)
+    stop_bots = asyncio.Event()
+    bot_task = asyncio.create_task(
+        run_bots(
+            BotOptions(server=server.url, session=SESSION, secret=SECRET, count=bots, ice=settings),
+            stop_bots,
+        ),
+        name="demo-bots",
+    )
+    listen = f"127.0.0.1:{status_port if _port_free(status_port) else 0}"
+    config = parse_config(
+        demo_config(server.url, windowed=windowed, status_listen=listen), "<demo>"
+    )
+    kiosk = Kiosk(config, ice=settings)
+    shots = asyncio.create_task(_announce_and_shoot(kiosk, screenshot), name="demo-screens")
+    try:
+        code = await kiosk.run(duration=duration)
+    finally:
+        shots.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await shots
+        stop_bots.set()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(bot_task, 10)
+        await server.stop()
+    return code
+
+
+async def _announce_and_shoot(kiosk: Kiosk, path: Path | None) -> None:
+    await kiosk.ready.wait()
+    if kiosk.status_server is None:
+        return
+    url = kiosk.status_server.url
+    print(f"kiosk demo: status {url}/status  metrics {url}/metrics  screen {url}/screenshot.png")
+    if path is not None:
+        print(f"kiosk demo: writing the screen to {path} every 5 s")
+    sys.stdout.flush()
+    last_state = ""
+    while True:
+        await asyncio.sleep(5 if kiosk.machine.state == m.CallState.IN_CALL else 1)
+        if path is not None:
+            png = await kiosk.screenshot()
+            if png:
+                tmp = path.with_suffix(".tmp")
+                tmp.write_bytes(png)
+                tmp.replace(path)
+        status = kiosk.status()
+        line = json.dumps(
+            {
+                "state": status["state"],
+                "participants": [f"{p['name']} {p['fps']:.0f} fps" for p in status["participants"]],
+            }
+        )
+        if line != last_state:
+            print(f"kiosk demo: {line}")
+            sys.stdout.flush()
+            last_state = line
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--duration", type=float, help="leave and exit after S seconds")
+    parser.add_argument("--bots", type=int, default=3, help="synthetic participants (default 3)")
+    parser.add_argument("--port", type=int, default=4443, help="dev server port (default 4443)")
+    parser.add_argument(
+        "--status-port", type=int, default=8787, help="status endpoint port (default 8787)"
+    )
+    parser.add_argument(
+        "--screenshot",
+        default="kiosk-demo.png",
+        help="where to write the screen every few seconds (default kiosk-demo.png; '' = never)",
+    )
+    parser.add_argument(
+        "--headless", action="store_true", help="dummy display even where a display exists"
+    )
+    parser.add_argument("--log-level", default="INFO")
+
+
+def main_from_args(args: argparse.Namespace) -> int:
+    setup_logging(args.log_level, "plain")
+    if not 0 <= args.bots <= 16:
+        print(f"kiosk demo: --bots: expected 0–16, got {args.bots}", file=sys.stderr)
+        return 2
+    windowed = has_display() and not args.headless
+    if not windowed:
+        os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+        os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
+    return asyncio.run(
+        run_demo(
+            duration=args.duration,
+            bots=args.bots,
+            port=args.port,
+            status_port=args.status_port,
+            screenshot=Path(args.screenshot) if args.screenshot else None,
+            windowed=windowed,
+        )
+    )

@@ -1,0 +1,292 @@
+"""The appliance end to end: real dev server, real bots, the kiosk drawing on the dummy display."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import socket
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+
+import httpx
+import numpy as np
+import pygame
+import pytest
+from gpiozero import Device
+from gpiozero.pins.mock import MockFactory
+
+from kiosk.app import machine as m
+from kiosk.app.runner import Kiosk
+from kiosk.bot import BotOptions, run_bots
+from kiosk.config import parse_config
+from kiosk.controls.actions import Action
+from kiosk.devserver.media import AiortcMediaBackend
+from kiosk.devserver.server import DevServer, DevServerOptions
+from kiosk.media import ice
+from kiosk.media.testpattern import read_timestamp
+from kiosk.openvidu.model import display_name_from_metadata
+
+SETTINGS = ice.IceSettings.loopback()
+
+
+def _config(url: str, extra: str = "", *, session: str = "Room", secret: str = "MY_SECRET") -> str:
+    return f"""
+server: {{url: "{url}", secret: {secret}, timeout_seconds: 3}}
+session: {{id: {session}, name: "Lobby kiosk"}}
+ice: {{host_addresses: ["127.0.0.1"], loopback_only: true}}
+display: {{driver: dummy, size: 960x540, fullscreen: false, max_fps: 30}}
+media: {{speaker: {{device: none}}}}
+status: {{listen: "127.0.0.1:0"}}
+{extra}
+"""
+
+
+async def _until(cond: Callable[[], bool], seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {seconds} s waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+@dataclass
+class Room:
+    server: DevServer
+    stop_bots: asyncio.Event
+    bots: asyncio.Task[object]
+
+
+@pytest.fixture()
+async def room() -> AsyncIterator[Room]:
+    ice.install(SETTINGS)
+    server = DevServer(DevServerOptions(port=0, tls=False), media=AiortcMediaBackend(SETTINGS))
+    await server.start()
+    stop = asyncio.Event()
+    bots = asyncio.create_task(
+        run_bots(
+            BotOptions(
+                server=server.url,
+                session="Room",
+                secret="MY_SECRET",
+                count=2,
+                width=320,
+                height=240,
+                fps=15,
+                ice=SETTINGS,
+            ),
+            stop,
+        )
+    )
+    try:
+        yield Room(server, stop, bots)
+    finally:
+        stop.set()
+        await asyncio.wait_for(bots, 15)
+        await server.stop()
+
+
+def _active_names(server: DevServer) -> set[str]:
+    names: set[str] = set()
+    for session in server.state.sessions.values():
+        for conn in session.connections.values():
+            if conn.status == "active":
+                names.add(display_name_from_metadata(conn.client_data or ""))
+    return names
+
+
+async def test_boots_into_the_call_draws_every_participant_and_leaves_cleanly(room: Room) -> None:
+    kiosk = Kiosk(parse_config(_config(room.server.url)))
+    run = asyncio.create_task(kiosk.run())
+    try:
+        await _until(lambda: kiosk.machine.state == m.CallState.IN_CALL, 20, "in call")
+        await _until(
+            lambda: (
+                kiosk.media is not None
+                and len(kiosk.media.frames) == 2
+                and all(f.frame_count > 10 for f in kiosk.media.frames.values())
+            ),
+            20,
+            "frames from both bots",
+        )
+        assert kiosk.stats.first_remote_frame_at is not None
+        # What the room sees: the main view shows a live test pattern whose timestamp is readable
+        # off the screen, and the thumbnails carry the names.
+        png = await kiosk.screenshot()
+        assert png is not None
+        image = pygame.surfarray.array3d(pygame.image.load(io.BytesIO(png))).swapaxes(0, 1)
+        layout = kiosk.renderer.layout if kiosk.renderer else None
+        assert layout is not None
+        x, y, w, h = layout.main.x, layout.main.y, layout.main.w, layout.main.h
+        main = image[y : y + h, x : x + w]
+        cols = np.nonzero(main.max(axis=(0, 2)) > 40)[0]  # the video inside the letterbox
+        stamp = read_timestamp(main[:, cols[0] : cols[-1] + 1])
+        assert stamp is not None, "timestamp unreadable on the main view"
+        latency = (int(time.time() * 1000) - stamp) % (1 << 24)
+        assert latency < 5000
+        # The admin's view over HTTP: names, frames, no secret, no token.
+        async with httpx.AsyncClient(base_url=kiosk.status_server.url, timeout=5) as http:  # type: ignore[union-attr]
+            status = (await http.get("/status")).json()
+            text = (await http.get("/status")).text + (await http.get("/metrics")).text
+        assert status["state"] == "in_call"
+        assert sorted(p["name"] for p in status["participants"]) == ["Alice", "Bob"]
+        assert all(p["frames_received"] > 0 for p in status["participants"])
+        assert "MY_SECRET" not in text and "tok_" not in text
+        assert "Lobby kiosk" in _active_names(room.server)
+    finally:
+        kiosk.post(m.Shutdown())
+        started = time.monotonic()
+        code = await asyncio.wait_for(run, 10)
+    assert code == 0
+    assert time.monotonic() - started < 5.0
+    # It left with leaveRoom: gone from the server at once, not evicted later.
+    assert "Lobby kiosk" not in _active_names(room.server)
+
+
+async def test_buttons_join_mute_next_and_hold_to_rejoin(room: Room) -> None:
+    factory = MockFactory()
+    Device.pin_factory = factory
+    try:
+        cfg = parse_config(
+            _config(
+                room.server.url,
+                """
+buttons:
+  join_leave: {pin: 17, bounce_time: 0.01, hold_seconds: 0.6}
+  next: {pin: 27, bounce_time: 0.01}
+  mute_mic: {pin: 22, bounce_time: 0.01}
+leds:
+  call: {pin: 5}
+  muted: {pin: 6}
+""",
+            ).replace(
+                'session: {id: Room, name: "Lobby kiosk"}',
+                'session: {id: Room, name: "Lobby kiosk", auto_join: false}',
+            )
+        )
+        kiosk = Kiosk(cfg)
+        run = asyncio.create_task(kiosk.run())
+        try:
+            await _until(lambda: kiosk.ready.is_set(), 10, "screen up")
+            await asyncio.sleep(0.3)
+            assert kiosk.machine.state == m.CallState.IDLE
+            call_led, muted_led = factory.pin(5), factory.pin(6)
+            assert call_led.state == 0
+
+            def press(pin: int, hold: float = 0.05) -> Callable[[], None]:
+                def go() -> None:
+                    factory.pin(pin).drive_low()
+                    time.sleep(hold)
+                    factory.pin(pin).drive_high()
+
+                return go
+
+            await asyncio.to_thread(press(17))
+            await _until(lambda: kiosk.machine.state == m.CallState.IN_CALL, 20, "joined by button")
+            await asyncio.sleep(0.2)
+            assert call_led.state == 1  # steady in a call
+            await _until(
+                lambda: kiosk.media is not None and len(kiosk.media.frames) == 2,
+                10,
+                "two remote streams",
+            )
+
+            await asyncio.to_thread(press(22))
+            await _until(lambda: muted_led.state == 1, 5, "muted LED on")
+            assert kiosk.media is not None and kiosk.media.muted("audio")
+
+            before = kiosk.main_id
+            await asyncio.to_thread(press(27))
+            await _until(lambda: kiosk.main_id != before, 5, "main view changed")
+
+            joins = kiosk.stats.joins
+            await asyncio.to_thread(press(17, hold=1.0))
+            await _until(
+                lambda: (
+                    kiosk.stats.joins == joins + 1 and kiosk.machine.state == m.CallState.IN_CALL
+                ),
+                20,
+                "rejoined by hold",
+            )
+        finally:
+            kiosk.post(m.Shutdown())
+            assert await asyncio.wait_for(run, 10) == 0
+    finally:
+        Device.pin_factory = None
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def test_unreachable_server_is_retried_with_backoff_and_joined_when_it_comes_up() -> None:
+    ice.install(SETTINGS)
+    port = _free_port()
+    kiosk = Kiosk(parse_config(_config(f"http://127.0.0.1:{port}")))
+    run = asyncio.create_task(kiosk.run())
+    server: DevServer | None = None
+    try:
+        await _until(
+            lambda: "unreachable" in kiosk.machine.status_line_at(time.monotonic()),
+            10,
+            "an 'unreachable' status line",
+        )
+        line = kiosk.room_view().status_line
+        assert f"127.0.0.1:{port}" in line and "MY_SECRET" not in line
+        server = DevServer(
+            DevServerOptions(port=port, tls=False), media=AiortcMediaBackend(SETTINGS)
+        )
+        await server.start()
+        await _until(lambda: kiosk.machine.state == m.CallState.IN_CALL, 40, "in call by itself")
+    finally:
+        kiosk.post(m.Shutdown())
+        assert await asyncio.wait_for(run, 10) == 0
+        if server is not None:
+            await server.stop()
+
+
+async def test_wrong_secret_is_an_error_on_screen_not_a_tight_loop(room: Room) -> None:
+    kiosk = Kiosk(parse_config(_config(room.server.url, secret="WRONG_SECRET")))
+    attempts = 0
+    real = kiosk.tokens.get_token
+
+    async def counting() -> str:
+        nonlocal attempts
+        attempts += 1
+        return await real()
+
+    kiosk.tokens.get_token = counting  # type: ignore[method-assign]
+    run = asyncio.create_task(kiosk.run())
+    try:
+        await _until(lambda: kiosk.machine.state == m.CallState.ERROR, 10, "error state")
+        view = kiosk.room_view()
+        assert view.state == "error"
+        assert "secret" in view.status_line.lower() and "WRONG_SECRET" not in view.status_line
+        await asyncio.sleep(3)
+        assert attempts == 1  # a long backoff: no second try within seconds
+    finally:
+        kiosk.post(m.Shutdown())
+        assert await asyncio.wait_for(run, 10) == 0
+
+
+async def test_keyboard_actions_reach_the_call() -> None:
+    """The same actions from the keyboard (for development and for USB keypads)."""
+    cfg = parse_config(
+        _config("http://127.0.0.1:9", "").replace(
+            'session: {id: Room, name: "Lobby kiosk"}',
+            'session: {id: Room, name: "Lobby kiosk", auto_join: false}',
+        )
+    )
+    kiosk = Kiosk(cfg)
+    run = asyncio.create_task(kiosk.run())
+    try:
+        await _until(lambda: kiosk.ready.is_set(), 10, "screen up")
+        kiosk.on_action(Action.MUTE_MIC)
+        assert kiosk.status()["muted"]["audio"] is True
+        kiosk.on_action(Action.JOIN_LEAVE)
+        await _until(lambda: kiosk.machine.state != m.CallState.IDLE, 5, "joining")
+    finally:
+        kiosk.post(m.Shutdown())
+        assert await asyncio.wait_for(run, 10) == 0
