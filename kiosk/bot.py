@@ -16,8 +16,6 @@ import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from aiortc import RTCIceServer
-
 from kiosk.errors import ConfigError, KioskError
 from kiosk.logsetup import setup_logging
 from kiosk.media import ice as ice_seam
@@ -28,7 +26,6 @@ from kiosk.media.tone import ToneTrack
 from kiosk.openvidu.client import (
     ConnectionLost,
     EvictedSelf,
-    IceServer,
     OpenViduClient,
 )
 from kiosk.openvidu.events import IceCandidateReceived
@@ -83,17 +80,6 @@ def bot_names(base: str | None, count: int) -> list[str]:
     return [
         NAMES[i % len(NAMES)] + ("" if i < len(NAMES) else f" {i // len(NAMES) + 1}")
         for i in range(count)
-    ]
-
-
-def rtc_ice_servers(
-    servers: tuple[IceServer, ...], settings: ice_seam.IceSettings
-) -> list[RTCIceServer]:
-    if settings.loopback_only:
-        return []  # loopback: never contact a STUN/TURN server
-    return [
-        RTCIceServer(urls=list(s.urls), username=s.username, credential=s.credential)
-        for s in servers
     ]
 
 
@@ -155,7 +141,7 @@ class Bot:
             join.media_server,
             self._local_media(),
             o.ice,
-            rtc_ice_servers(join.ice_servers, o.ice),
+            ice_seam.rtc_ice_servers(join.ice_servers, o.ice),
         )
         try:
             pump = asyncio.create_task(self._pump(client, media), name=f"bot-{self.name}-events")
@@ -266,6 +252,14 @@ def main_from_args(args: argparse.Namespace) -> int:
         width, height = (int(v) for v in str(args.size).lower().split("x"))
     except ValueError:
         raise ConfigError([f"--size: expected WIDTHxHEIGHT, got {args.size!r}"]) from None
+    if not (16 <= width <= 3840 and 16 <= height <= 2160):
+        raise ConfigError(
+            [f"--size: expected WIDTHxHEIGHT within 16x16–3840x2160, got {args.size!r}"]
+        )
+    if args.fps < 1 or args.fps > 60:
+        raise ConfigError([f"--fps: expected 1–60, got {args.fps}"])
+    if args.duration is not None and args.duration <= 0:
+        raise ConfigError([f"--duration: expected seconds > 0, got {args.duration:g}"])
     options = BotOptions(
         server=args.server,
         session=args.session,

@@ -478,7 +478,7 @@ class Kiosk:
             join.media_server,
             self.local_media if publish else None,
             self.ice,
-            [] if self.ice.loopback_only else _rtc_servers(join),
+            ice_seam.rtc_ice_servers(join.ice_servers, self.ice),
             self.mixer,
         )
         self.media = media
@@ -814,15 +814,6 @@ class Kiosk:
             for key, value in dataclasses.asdict(st).items():
                 mt.set(f"kiosk_render_{key}", float(value))
         return mt.render()
-
-
-def _rtc_servers(join: Any) -> list[Any]:
-    from aiortc import RTCIceServer
-
-    return [
-        RTCIceServer(urls=list(s.urls), username=s.username, credential=s.credential)
-        for s in join.ice_servers
-    ]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -38,9 +38,9 @@ from __future__ import annotations
 
 import ipaddress
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import aioice.ice
 from aiortc import RTCConfiguration, RTCIceServer
@@ -193,3 +193,30 @@ def drop_empty_end_of_candidates(sdp: str) -> str:
             section = [line for line in section if not line.startswith("a=end-of-candidates")]
         out.extend(section)
     return "".join(out)
+
+
+class IceServerLike(Protocol):
+    """What a joinRoom result's ICE server looks like (``kiosk.openvidu.client.IceServer``)."""
+
+    @property
+    def urls(self) -> tuple[str, ...]: ...
+
+    @property
+    def username(self) -> str | None: ...
+
+    @property
+    def credential(self) -> str | None: ...
+
+
+def rtc_ice_servers(servers: Iterable[IceServerLike], settings: IceSettings) -> list[RTCIceServer]:
+    """aiortc ICE servers for a peer connection; none at all in loopback mode.
+
+    In loopback mode a STUN/TURN server would be traffic off this machine, so the servers the
+    OpenVidu server offers are ignored there.
+    """
+    if settings.loopback_only:
+        return []
+    return [
+        RTCIceServer(urls=list(s.urls), username=s.username, credential=s.credential)
+        for s in servers
+    ]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -23,7 +23,6 @@ from aiortc.sdp import candidate_from_sdp
 from kiosk.errors import KioskError, MediaError
 from kiosk.media import ice as ice_seam
 from kiosk.media.ice import IceSettings
-from kiosk.redact import register_secret
 
 log = logging.getLogger(__name__)
 
@@ -114,50 +113,6 @@ def bundle_target(sdp: str) -> tuple[str, int] | None:
         if mid in mids:
             return mid, mids.index(mid)
     return None
-
-
-def ice_servers_from_join(result: Mapping[str, Any]) -> list[RTCIceServer]:
-    """ICE servers from a ``joinRoom`` result, the way openvidu-browser 2.22 picks them (§4.2).
-
-    ``customIceServers`` if non-empty; else ``turn:<coturnIp>:<coturnPort>`` with the
-    time-limited credentials if all four members are present; else none (LAN). Credentials are
-    registered with :mod:`kiosk.redact` so they never reach a log line.
-    """
-    servers: list[RTCIceServer] = []
-    custom = result.get("customIceServers")
-    if isinstance(custom, list):
-        for item in custom:
-            if not isinstance(item, Mapping):
-                continue
-            url = item.get("url", item.get("urls"))
-            urls = [url] if isinstance(url, str) else url
-            if not isinstance(urls, list) or not all(isinstance(u, str) for u in urls) or not urls:
-                continue
-            username = item.get("username")
-            credential = item.get("credential")
-            register_secret(credential if isinstance(credential, str) else None)
-            servers.append(
-                RTCIceServer(
-                    urls=urls,
-                    username=username if isinstance(username, str) else None,
-                    credential=credential if isinstance(credential, str) else None,
-                )
-            )
-    if servers:
-        return servers
-    ip, port = result.get("coturnIp"), result.get("coturnPort")
-    user, cred = result.get("turnUsername"), result.get("turnCredential")
-    if (
-        isinstance(ip, str)
-        and ip
-        and isinstance(port, int)
-        and isinstance(user, str)
-        and isinstance(cred, str)
-    ):
-        register_secret(cred)
-        host = f"[{ip}]" if ":" in ip else ip
-        servers.append(RTCIceServer(urls=f"turn:{host}:{port}", username=user, credential=cred))
-    return servers
 
 
 def make_configuration(ice: IceSettings, ice_servers: Sequence[RTCIceServer]) -> RTCConfiguration:

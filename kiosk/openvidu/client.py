@@ -128,7 +128,8 @@ def ice_servers_from_join(result: dict[str, Any]) -> tuple[IceServer, ...]:
         and isinstance(cred, str)
     ):
         register_secret(cred)
-        return (IceServer(urls=(f"turn:{ip}:{port}",), username=user, credential=cred),)
+        host = f"[{ip}]" if ":" in ip else ip  # an IPv6 literal needs brackets in a URL
+        return (IceServer(urls=(f"turn:{host}:{port}",), username=user, credential=cred),)
     return ()
 
 

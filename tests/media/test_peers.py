@@ -270,32 +270,3 @@ async def test_close_leaves_no_running_tasks(harness: Harness) -> None:
         await asyncio.sleep(0.1)
     assert not left, [t.get_name() for t in left]
     assert isinstance(pub.video, MediaStreamTrack) and pub.video.readyState == "ended"
-
-
-def test_ice_servers_from_join_result() -> None:
-    from kiosk.media.peer import ice_servers_from_join
-    from kiosk.redact import redact
-
-    coturn = {
-        "coturnIp": "192.168.1.20",
-        "coturnPort": 3478,
-        "turnUsername": "1650376410:Ab3dEf9h",
-        "turnCredential": "mW8rYb2c5pQ1kL0sV3nX7tZ4hJ8=",
-    }
-    (server,) = ice_servers_from_join(coturn)
-    assert server.urls == "turn:192.168.1.20:3478" and server.username == "1650376410:Ab3dEf9h"
-    assert "mW8rYb2c5pQ1kL0sV3nX7tZ4hJ8=" not in redact("cred mW8rYb2c5pQ1kL0sV3nX7tZ4hJ8=")
-    custom = {
-        **coturn,
-        "customIceServers": [
-            {"url": "turns:turn.example.org:443", "username": "u", "credential": "pass-word-1"},
-            {"url": "stun:stun.example.org:3478"},
-        ],
-    }
-    servers = ice_servers_from_join(custom)
-    assert [s.urls for s in servers] == [
-        ["turns:turn.example.org:443"],
-        ["stun:stun.example.org:3478"],
-    ]
-    assert servers[1].username is None
-    assert ice_servers_from_join({"coturnIp": "10.0.0.1", "coturnPort": 3478}) == []

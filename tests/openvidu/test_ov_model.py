@@ -145,3 +145,40 @@ def test_published_before_joined_and_own_events() -> None:
     assert [c.kind for c in changes] == ["self_unpublished"]
     assert model.own_stream_id is None
     assert "con_Self" not in model.participants
+
+
+def test_ice_servers_from_join_like_the_browser() -> None:
+    """customIceServers win; else the coturn entry (IPv6 bracketed); credentials never logged."""
+    from kiosk.media.ice import IceSettings, rtc_ice_servers
+    from kiosk.openvidu.client import ice_servers_from_join
+    from kiosk.redact import redact
+
+    coturn = {
+        "coturnIp": "192.168.1.20",
+        "coturnPort": 3478,
+        "turnUsername": "1650376410:Ab3dEf9h",
+        "turnCredential": "mW8rYb2c5pQ1kL0sV3nX7tZ4hJ8=",
+    }
+    (server,) = ice_servers_from_join(coturn)
+    assert server.urls == ("turn:192.168.1.20:3478",) and server.username == "1650376410:Ab3dEf9h"
+    assert "mW8rYb2c5pQ1kL0sV3nX7tZ4hJ8=" not in redact("cred mW8rYb2c5pQ1kL0sV3nX7tZ4hJ8=")
+    (v6,) = ice_servers_from_join({**coturn, "coturnIp": "2001:db8::7"})
+    assert v6.urls == ("turn:[2001:db8::7]:3478",)
+    custom = {
+        **coturn,
+        "customIceServers": [
+            {"url": "turns:turn.example.org:443", "username": "u", "credential": "pass-word-1"},
+            {"url": "stun:stun.example.org:3478"},
+        ],
+    }
+    servers = ice_servers_from_join(custom)
+    assert [s.urls for s in servers] == [
+        ("turns:turn.example.org:443",),
+        ("stun:stun.example.org:3478",),
+    ]
+    assert servers[1].username is None
+    assert ice_servers_from_join({"coturnIp": "10.0.0.1", "coturnPort": 3478}) == ()
+    rtc = rtc_ice_servers(servers, IceSettings())
+    assert [s.urls for s in rtc] == [["turns:turn.example.org:443"], ["stun:stun.example.org:3478"]]
+    assert rtc[0].credential == "pass-word-1"
+    assert rtc_ice_servers(servers, IceSettings.loopback()) == []  # loopback: no STUN/TURN at all
