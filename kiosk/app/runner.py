@@ -40,6 +40,7 @@ from kiosk.controls.leds import Leds, LedSpec
 from kiosk.errors import ConfigError, KioskError, SignalingError
 from kiosk.logsetup import setup_logging
 from kiosk.media import ice as ice_seam
+from kiosk.media.audio_devices import check_all_async
 from kiosk.media.devices import CameraSettings, LocalMedia, open_audio_output, open_local_media
 from kiosk.media.session_media import MediaSession
 from kiosk.media.sinks import AudioMixer
@@ -249,6 +250,7 @@ class Kiosk:
         self.display.set_screensaver_allowed(False)
         self.renderer = Renderer(self.display.surface)
         self._start_audio()
+        await self._check_audio_devices()
         self._start_controls(loop)
         if self.config.status.enabled:
             self.status_server = StatusServer(
@@ -327,6 +329,14 @@ class Kiosk:
     def _show_leds(self) -> None:
         if self.leds is not None:
             self.leds.show(self.machine.state, self._muted["audio"], self._muted["video"])
+
+    async def _check_audio_devices(self) -> None:
+        """Say at start, once and clearly, when a configured microphone or speaker is missing."""
+        media = self.config.media
+        for problem in await check_all_async(media.microphone.device, media.speaker.device):
+            log.warning("%s", problem)
+            if problem not in self.media_problems:
+                self.media_problems.append(problem)
 
     def _start_audio(self) -> None:
         output, problem = open_audio_output(self.config.media.speaker.device)
@@ -638,6 +648,11 @@ class Kiosk:
             and any(f.frame_count for f in media.frames.values())
         ):
             self.stats.first_remote_frame_at = now  # drawn in the iteration that just ended
+            log.info(
+                "first remote frame on screen %.2f s after start (join request → frame %.2f s)",
+                now - self.stats.started_at,
+                self.stats.join_seconds or 0.0,
+            )
 
     def _on_key(self, key: KeyEvent) -> None:
         from kiosk.controls.keyboard import action_for_key
@@ -680,8 +695,23 @@ class Kiosk:
                 self.toast("Microphone muted" if self._muted[kind] else "Microphone on")
             else:
                 self.toast("Camera off" if self._muted[kind] else "Camera on")
-        elif name == "quit":
+        elif name == "fullscreen":
+            self._toggle_fullscreen()
+        elif name == "quit" and self.config.display.allow_quit:
             self.post(m.Shutdown())
+
+    def _toggle_fullscreen(self) -> None:
+        import pygame
+
+        try:
+            pygame.display.toggle_fullscreen()
+        except pygame.error as exc:
+            log.info("fullscreen toggle: not supported by this display driver (%s)", exc)
+            return
+        surface = pygame.display.get_surface()
+        if self.renderer is not None and surface is not None:
+            self.renderer.surface = surface
+            self.renderer.invalidate()
 
     def _name_of(self, cid: str) -> str:
         if cid == SELF_ID:

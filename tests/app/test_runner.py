@@ -8,6 +8,7 @@ import socket
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 import numpy as np
@@ -18,9 +19,9 @@ from gpiozero.pins.mock import MockFactory
 
 from kiosk.app import machine as m
 from kiosk.app.runner import Kiosk
+from kiosk.app.sdnotify import SystemdNotifier
 from kiosk.bot import BotOptions, run_bots
 from kiosk.config import parse_config
-from kiosk.controls.actions import Action
 from kiosk.devserver.media import AiortcMediaBackend
 from kiosk.devserver.server import DevServer, DevServerOptions
 from kiosk.media import ice
@@ -271,22 +272,87 @@ async def test_wrong_secret_is_an_error_on_screen_not_a_tight_loop(room: Room) -
         assert await asyncio.wait_for(run, 10) == 0
 
 
-async def test_keyboard_actions_reach_the_call() -> None:
-    """The same actions from the keyboard (for development and for USB keypads)."""
+async def test_keyboard_does_what_the_buttons_do(room: Room) -> None:
+    """Real key events through pygame's queue: J joins, M mutes, N/Tab changes main, J leaves;
+    Q does nothing while display.allow_quit is false."""
     cfg = parse_config(
-        _config("http://127.0.0.1:9", "").replace(
+        _config(room.server.url, "")
+        .replace(
+            'session: {id: Room, name: "Lobby kiosk"}',
+            'session: {id: Room, name: "Lobby kiosk", auto_join: false}',
+        )
+        .replace("max_fps: 30}", "max_fps: 30, allow_quit: false}")
+    )
+    kiosk = Kiosk(cfg)
+    run = asyncio.create_task(kiosk.run())
+
+    def key(k: int) -> None:
+        pygame.event.post(pygame.event.Event(pygame.KEYDOWN, key=k, mod=0, unicode=""))
+
+    try:
+        await _until(lambda: kiosk.ready.is_set(), 10, "screen up")
+        key(pygame.K_q)
+        await asyncio.sleep(0.5)
+        assert not run.done() and kiosk.machine.state == m.CallState.IDLE
+        key(pygame.K_j)
+        await _until(lambda: kiosk.machine.state == m.CallState.IN_CALL, 20, "joined by J")
+        await _until(
+            lambda: kiosk.media is not None and len(kiosk.media.frames) == 2,
+            10,
+            "two remote streams",
+        )
+        key(pygame.K_m)
+        await _until(lambda: kiosk.media is not None and kiosk.media.muted("audio"), 5, "muted")
+        before = kiosk.main_id
+        key(pygame.K_TAB)
+        await _until(lambda: kiosk.main_id != before, 5, "main view changed by Tab")
+        key(pygame.K_f)  # fullscreen toggle: unsupported on the dummy driver, must not crash
+        key(pygame.K_j)
+        await _until(lambda: kiosk.machine.state == m.CallState.IDLE, 10, "left by J")
+        assert not run.done()
+    finally:
+        kiosk.post(m.Shutdown())
+        assert await asyncio.wait_for(run, 10) == 0
+
+
+async def test_watchdog_pings_stop_while_the_render_loop_is_blocked(tmp_path: Path) -> None:
+    """systemd restarts a hung kiosk only if a hung loop stops the WATCHDOG=1 pings."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    path = str(tmp_path / "notify")
+    sock.bind(path)
+    sock.setblocking(False)
+    notifier = SystemdNotifier({"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "1000000"})
+    cfg = parse_config(
+        _config("http://127.0.0.1:9").replace(
             'session: {id: Room, name: "Lobby kiosk"}',
             'session: {id: Room, name: "Lobby kiosk", auto_join: false}',
         )
     )
-    kiosk = Kiosk(cfg)
+    kiosk = Kiosk(cfg, notifier=notifier)
     run = asyncio.create_task(kiosk.run())
+
+    def drain() -> list[tuple[float, bytes]]:
+        out = []
+        while True:
+            try:
+                out.append((time.monotonic(), sock.recv(4096)))
+            except BlockingIOError:
+                return out
+
     try:
         await _until(lambda: kiosk.ready.is_set(), 10, "screen up")
-        kiosk.on_action(Action.MUTE_MIC)
-        assert kiosk.status()["muted"]["audio"] is True
-        kiosk.on_action(Action.JOIN_LEAVE)
-        await _until(lambda: kiosk.machine.state != m.CallState.IDLE, 5, "joining")
+        await asyncio.sleep(2.0)
+        before = [m for _, m in drain()]
+        assert b"WATCHDOG=1" in before and any(m.startswith(b"READY=1") for m in before)
+        blocked_at = time.monotonic()
+        time.sleep(2.5)  # noqa: ASYNC251 — deliberately hang the loop: no ping may go out
+        unblocked_at = time.monotonic()
+        during = [t for t, m in drain() if m == b"WATCHDOG=1" and t < unblocked_at]
+        assert during == [], "a WATCHDOG=1 was sent while the loop was blocked"
+        assert unblocked_at - blocked_at >= 2.5
+        await asyncio.sleep(1.5)
+        assert any(m == b"WATCHDOG=1" for _, m in drain()), "pings did not resume"
     finally:
         kiosk.post(m.Shutdown())
         assert await asyncio.wait_for(run, 10) == 0
+        sock.close()
