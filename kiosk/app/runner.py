@@ -37,7 +37,7 @@ from kiosk.controls._gpio import resolve_pin_factory
 from kiosk.controls.actions import Action
 from kiosk.controls.buttons import Buttons, ButtonSpec
 from kiosk.controls.leds import Leds, LedSpec
-from kiosk.errors import ConfigError, KioskError, SignalingError
+from kiosk.errors import ConfigError, KioskError, ServerTimeout, ServerUnreachable, SignalingError
 from kiosk.logsetup import setup_logging
 from kiosk.media import ice as ice_seam
 from kiosk.media.audio_devices import check_all_async
@@ -217,6 +217,7 @@ class Kiosk:
         ] = {}  # stream id -> when we last reported it stalled/failed
         self._muted = {"audio": False, "video": False}
         self._render_alive = 0.0
+        self.server_reachable: bool | None = None  # what the idle screen says about the server
 
     # --- plumbing ------------------------------------------------------------------------------
 
@@ -446,8 +447,11 @@ class Kiosk:
             self._token = await self.tokens.get_token()
         except KioskError as exc:
             log.warning("token: %s", exc)
+            # It answered (wrong secret, 5xx …) unless the error is about reaching it at all.
+            self.server_reachable = not isinstance(exc, ServerUnreachable | ServerTimeout)
             self.post(m.TokenFailed(exc))
             return
+        self.server_reachable = True
         self.post(m.TokenObtained())
 
     async def _join(self) -> None:
@@ -757,7 +761,7 @@ class Kiosk:
             room_name=self.config.display.room_name or self.config.session.name,
             status_line=self.machine.status_line_at(now),
             banner="; ".join(self.media_problems),
-            server_reachable=None,
+            server_reachable=self.server_reachable,
             clock_text=time.strftime("%H:%M") if self.config.display.show_clock else "",
             tiles=tuple(tiles),
             main_id=self.main_id,
