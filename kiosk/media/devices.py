@@ -4,8 +4,9 @@ Specs (from the config, mapped by ``kiosk/app``):
 
 * camera: ``"test-pattern"``, ``"none"``, a V4L2 device (``"/dev/video0"`` or
   ``"v4l2:/dev/video0"``);
-* microphone: ``"test-tone"``, ``"none"``, ``"default"`` / ``"alsa:<pcm>"`` (ALSA) or
-  ``"pulse:<source>"`` (PulseAudio);
+* microphone: ``"test-tone"``, ``"none"``, ``"default"`` / ``"alsa:<pcm>"`` (ALSA),
+  ``"pulse:<source>"`` (PulseAudio / pipewire-pulse) or ``"pipewire:<node>"`` — both recorded
+  through ``parec`` (``pw-record`` if parec is missing), see ``kiosk/media/pulse.py``;
 * speaker: ``"default"``, ``"none"``, ``"alsa:<pcm>"`` / an ALSA name such as ``"hw:1,0"``, or
   ``"pulse:<sink>"``.
 
@@ -103,9 +104,13 @@ def open_microphone(spec: str) -> MediaStreamTrack | None:
         return None
     if spec == "test-tone":
         return ToneTrack(440.0)
-    if spec.startswith("pulse:"):
-        fmt, device = "pulse", spec[len("pulse:") :] or "default"
-    elif spec.startswith("alsa:"):
+    for prefix in ("pulse:", "pipewire:"):
+        if spec.startswith(prefix):
+            # the pip PyAV has no PulseAudio input: record through parec / pw-record
+            from kiosk.media.pulse import open_pulse_microphone
+
+            return open_pulse_microphone(spec[len(prefix) :] or "default")
+    if spec.startswith("alsa:"):
         fmt, device = "alsa", spec[len("alsa:") :] or "default"
     else:
         fmt, device = "alsa", spec
