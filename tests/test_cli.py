@@ -14,9 +14,11 @@ from pathlib import Path
 import httpx
 import pygame
 
+from kiosk.bot import BotOptions, run_bots
 from kiosk.devserver.media import AiortcMediaBackend
 from kiosk.devserver.server import DevServer, DevServerOptions
 from kiosk.media import ice
+from kiosk.openvidu.model import display_name_from_metadata
 
 ENV = {
     **os.environ,
@@ -102,6 +104,23 @@ status: {{listen: "127.0.0.1:0"}}
 logging: {{format: journald}}
 """)
     (tmp_path / "secret").write_text("MY_SECRET\n")
+    stop_bots = asyncio.Event()
+    bots = asyncio.create_task(
+        run_bots(
+            BotOptions(
+                server=server.url,
+                session="Room",
+                secret="MY_SECRET",
+                count=1,
+                width=320,
+                height=240,
+                fps=15,
+                ice=settings,
+            ),
+            stop_bots,
+        )
+    )
+    spawned = time.monotonic()
     proc = await asyncio.create_subprocess_exec(
         *kiosk("run", "--config", str(cfg)),
         env=ENV,
@@ -119,6 +138,16 @@ logging: {{format: journald}}
             if m := re.search(r"status: (http://127\.0\.0\.1:\d+)/status", line):
                 url = m.group(1)
         assert url, "".join(log)
+        # Boot to call: process start → first remote frame drawn (Python start-up included).
+        first_frame = None
+        while first_frame is None and time.monotonic() < deadline:
+            line = (await asyncio.wait_for(proc.stderr.readline(), 30)).decode()
+            log.append(line)
+            if "first remote frame on screen" in line:
+                first_frame = time.monotonic() - spawned
+        assert first_frame is not None, "".join(log)
+        print(f"boot to call: process start → first remote frame drawn {first_frame:.2f} s")
+        assert first_frame < 15
         async with httpx.AsyncClient(base_url=url, timeout=5) as http:
             for _ in range(200):
                 if (await http.get("/status")).json()["state"] == "in_call":
@@ -138,14 +167,18 @@ logging: {{format: journald}}
         text = "".join(log)
         assert re.search(r"^<6>kiosk\.", text, re.M)
         assert "MY_SECRET" not in text and "tok_" not in text
-        # it left with leaveRoom: the session is gone from the server at once
-        assert not any(
-            c.status == "active"
+        # it left with leaveRoom: at once, only the bot is still in the session
+        active = [
+            display_name_from_metadata(c.client_data or "")
             for s in server.state.sessions.values()
             for c in s.connections.values()
-        )
+            if c.status == "active"
+        ]
+        assert active == ["Alice"]
     finally:
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
+        stop_bots.set()
+        await asyncio.wait_for(bots, 15)
         await server.stop()
