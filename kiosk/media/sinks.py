@@ -47,6 +47,7 @@ class LatestFrame:
         self._clock = clock
         self._frame: av.VideoFrame | None = None
         self._count = 0
+        self.skipped = 0  # frames decoded but never shown: a newer one was already waiting
         self.last_frame_at: float | None = None
         self.started_at: float = clock()
         self.ended = False
@@ -82,9 +83,25 @@ class LatestFrame:
         return now - since > stall_seconds
 
     async def _drain(self, track: MediaStreamTrack) -> None:
+        # aiortc's remote track hands decoded frames over through an unbounded asyncio.Queue
+        # (``_queue``). When the loop falls behind (a busy machine, many streams), frames pile
+        # up there and everything on screen gets later and later. So after each recv() take
+        # whatever is already waiting and keep only the newest: the screen shows now, not a
+        # backlog. ``None`` in that queue means the track ended.
+        backlog = getattr(track, "_queue", None)
         try:
             while True:
                 frame = await track.recv()
+                if isinstance(backlog, asyncio.Queue):
+                    while not backlog.empty():
+                        newer = backlog.get_nowait()
+                        if newer is None:
+                            backlog.put_nowait(None)  # let the next recv() end the track
+                            break
+                        if isinstance(frame, av.VideoFrame):
+                            self.skipped += 1
+                            self._count += 1
+                        frame = newer
                 if isinstance(frame, av.VideoFrame):
                     self.feed(frame)
         except MediaStreamError:

@@ -152,3 +152,40 @@ async def test_mixer_with_live_tones_and_a_slow_output_stays_bounded() -> None:
     for track in tracks:
         track.stop()
     assert mixer.levels() == {}
+
+
+async def test_a_backlog_behind_a_busy_loop_is_skipped_not_shown_late() -> None:
+    """aiortc's remote track queues every decoded frame; when the loop was busy, the screen must
+    jump to the newest frame instead of replaying the backlog (which made latency grow to
+    seconds under load)."""
+    from aiortc.rtcrtpreceiver import RemoteStreamTrack
+
+    track = RemoteStreamTrack(kind="video")
+    frames = []
+    for i in range(60):
+        pattern = TestPatternTrack(
+            "Zed", width=160, height=120, clock=lambda i=i: 1_790_000_000 + i / 30
+        )
+        frames.append(await pattern.recv())
+        pattern.stop()
+    for frame in frames:  # what aiortc's decoder thread did while the loop was busy
+        track._queue.put_nowait(frame)
+    sink = LatestFrame()
+    sink.attach(track)
+    for _ in range(100):
+        if sink.frame_count == 60:
+            break
+        await asyncio.sleep(0.01)
+    assert sink.frame_count == 60 and track._queue.qsize() == 0
+    assert sink.skipped >= 58  # at most one frame shown before the rest was skipped
+    latest = sink.latest()
+    assert latest is not None
+    newest = read_timestamp(frames[-1].to_ndarray(format="rgb24"))
+    assert read_timestamp(latest.to_ndarray(format="rgb24")) == newest
+    track._queue.put_nowait(None)  # the end of the track is not swallowed by the skipping
+    for _ in range(50):
+        if sink.ended:
+            break
+        await asyncio.sleep(0.01)
+    assert sink.ended
+    await sink.stop()
