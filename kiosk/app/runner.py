@@ -40,6 +40,7 @@ from kiosk.controls.leds import Leds, LedSpec
 from kiosk.errors import ConfigError, KioskError, ServerTimeout, ServerUnreachable, SignalingError
 from kiosk.logsetup import setup_logging
 from kiosk.media import ice as ice_seam
+from kiosk.media import jitter
 from kiosk.media.audio_devices import check_all_async
 from kiosk.media.devices import CameraSettings, LocalMedia, open_audio_output, open_local_media
 from kiosk.media.session_media import MediaSession
@@ -244,6 +245,7 @@ class Kiosk:
     async def run(self, *, duration: float | None = None) -> int:
         loop = asyncio.get_running_loop()
         ice_seam.install(self.ice)
+        jitter.install()  # release video frames on the RTP marker bit (−33 ms latency)
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.add_signal_handler(sig, self.post, m.Shutdown())
