@@ -131,7 +131,15 @@ class RpcError(SignalingError):
 
 
 class ResumeFailed(SignalingError):
-    """`connect` on a new socket failed: the server has dropped our RPC session; join anew."""
+    """`connect` on a new socket failed: the server has dropped our RPC session; join anew.
+
+    ``definitive`` is True when the server answered and refused (error 40007 …): trying again
+    cannot help. False when the server could not be reached: another attempt may still resume.
+    """
+
+    def __init__(self, message: str, *, definitive: bool = False) -> None:
+        self.definitive = definitive
+        super().__init__(message)
 
 
 class Evicted(SignalingError):

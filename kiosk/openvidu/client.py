@@ -293,14 +293,14 @@ class OpenViduClient:
         if signaling is not None:
             await signaling.close()
 
-    async def resume(self) -> None:
+    async def resume(self, open_timeout: float | None = None) -> None:
         """Re-bind the same participant on a new socket; raises ResumeFailed."""
         signaling = self._signaling
         if signaling is None:
             raise SignalingLost("resume: not joined")
         await self._stop_watcher()
         try:
-            await signaling.resume()
+            await signaling.resume(open_timeout)
         finally:
             self._watcher = asyncio.create_task(self._watch_lost(signaling), name="openvidu-lost")
         self._put(ConnectionResumed())

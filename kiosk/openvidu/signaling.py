@@ -174,10 +174,12 @@ class Signaling:
             raise SignalingLost(f"{method}: signaling to {self.hostport} lost ({self.lost_reason})")
         return await self._request(method, params, timeout)
 
-    async def resume(self) -> None:
+    async def resume(self, open_timeout: float | None = None) -> None:
         """New socket, ``connect {sessionId, reconnect: true}`` first, then pings restart.
 
-        Raises ResumeFailed (the server no longer has our RPC session, or no socket).
+        Raises ResumeFailed (the server no longer has our RPC session — ``definitive`` — or
+        no socket). ``open_timeout`` bounds this attempt's WebSocket open (default: the
+        client's): short attempts let a caller try again until the server's grace period ends.
         """
         if self._closed:
             raise ResumeFailed(f"signaling to {self.hostport}: closed; join again")
@@ -189,7 +191,7 @@ class Signaling:
             self.lost.set()
         await self._detach_and_close(_CLOSE_FOR_RECONNECT, "Connection closed for reconnection")
         try:
-            ws = await self._connect()
+            ws = await self._connect(open_timeout)
         except SignalingError as exc:
             raise ResumeFailed(f"resume: {exc}") from exc
         gen = self._attach(ws)
@@ -201,7 +203,8 @@ class Signaling:
             await self._detach_and_close(_CLOSE_BY_CLIENT, "Reconnection fault")
             raise ResumeFailed(
                 f"connect: server error {exc.code}: {exc.server_message}; the server dropped"
-                " this session, join again"
+                " this session, join again",
+                definitive=True,
             ) from exc
         except SignalingError as exc:
             await self._detach_and_close(_CLOSE_BY_CLIENT, "Reconnection fault")
@@ -231,14 +234,15 @@ class Signaling:
 
     # --- socket lifecycle ------------------------------------------------------------------
 
-    async def _connect(self) -> ClientConnection:
+    async def _connect(self, open_timeout: float | None = None) -> ClientConnection:
         where = self.hostport
+        limit = self.open_timeout if open_timeout is None else open_timeout
         try:
-            async with asyncio.timeout(self.open_timeout + 1.0):
+            async with asyncio.timeout(limit + 1.0):
                 return await connect(
                     self.url,
                     ssl=self._ssl,
-                    open_timeout=self.open_timeout,
+                    open_timeout=limit,
                     ping_interval=None,
                     ping_timeout=None,
                     close_timeout=_CLOSE_TIMEOUT,
@@ -250,7 +254,7 @@ class Signaling:
                 )
         except TimeoutError as exc:
             raise SignalingLost(
-                f"signaling: {where} did not accept the WebSocket within {self.open_timeout:g} s"
+                f"signaling: {where} did not accept the WebSocket within {limit:g} s"
             ) from exc
         except ssl_module.SSLCertVerificationError as exc:
             raise TlsUntrusted(
