@@ -282,7 +282,13 @@ class RpcHub:
             self._loop = asyncio.get_running_loop()
             self._loop_thread = threading.get_ident()
         ws = web.WebSocketResponse(timeout=2.0, autoping=True)
-        await ws.prepare(request)
+        try:
+            await ws.prepare(request)
+        except ConnectionResetError:
+            # The client gave up before its handshake was answered (e.g. its open timeout ran out
+            # while the network held the request): nothing to serve, and no traceback to log.
+            log.info("WebSocket handshake from %s: the client had already gone", request.remote)
+            return web.Response(status=400, text="client gone")  # type: ignore[return-value]
         rpc = RpcSession(id=new_rpc_session_id(), socket=None)
         sock = _Socket(ws=ws, ip=request.remote, rpc=rpc)
         rpc.socket = sock

@@ -146,10 +146,15 @@ class DevServer:
         log.info("dev server stopped")
 
 
-async def run_devserver(options: DevServerOptions, *, stop: asyncio.Event | None = None) -> int:
+async def run_devserver(
+    options: DevServerOptions,
+    *,
+    stop: asyncio.Event | None = None,
+    media: MediaBackend | None = None,
+) -> int:
     """Run until ``stop`` is set or Ctrl-C/SIGTERM; print the base URL (never a token)."""
     stop = stop or asyncio.Event()
-    server = DevServer(options)
+    server = DevServer(options, media=media)
     try:
         await server.start()
     except DevServerError as exc:
@@ -206,6 +211,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--public-url", default=None, help="base URL written into tokens (default: bound host:port)"
     )
+    parser.add_argument(
+        "--no-media",
+        dest="media",
+        action="store_false",
+        help="signaling only: publish/subscribe answer error 204 (no aiortc media relay)",
+    )
+    parser.add_argument(
+        "--loopback",
+        action="store_true",
+        help="media ICE on 127.0.0.1 only (clients on this machine)",
+    )
 
 
 def main_from_args(args: argparse.Namespace) -> int:
@@ -218,7 +234,16 @@ def main_from_args(args: argparse.Namespace) -> int:
         public_url=args.public_url,
         media_server=args.media_server,
     )
+    media: MediaBackend | None = None
+    if getattr(args, "media", True):
+        from kiosk.devserver.media import AiortcMediaBackend
+        from kiosk.media import ice
+
+        loopback = bool(getattr(args, "loopback", False))
+        settings = ice.IceSettings.loopback() if loopback else ice.IceSettings()
+        ice.install(settings)
+        media = AiortcMediaBackend(settings)
     try:
-        return asyncio.run(run_devserver(options))
+        return asyncio.run(run_devserver(options, media=media))
     except KeyboardInterrupt:
         return 0
