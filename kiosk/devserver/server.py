@@ -24,6 +24,7 @@ from kiosk.devserver.rpc import RpcHub
 from kiosk.devserver.state import ServerState
 from kiosk.devserver.tls import SelfSignedCertificate, make_self_signed, server_ssl_context
 from kiosk.errors import KioskError
+from kiosk.media import jitter
 from kiosk.redact import register_secret
 
 __all__ = [
@@ -102,6 +103,9 @@ class DevServer:
             return
         opts = self.options
         register_secret(opts.secret)
+        # The dev server's own receivers release video frames on the RTP marker bit, like the
+        # kiosk: one fewer jitter-buffer wait on the path (Chromium included).
+        jitter.install()
         if opts.public_url is not None:
             parts = urlsplit(opts.public_url)
             if parts.scheme not in ("http", "https") or not parts.netloc:

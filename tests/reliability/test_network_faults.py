@@ -43,11 +43,11 @@ async def test_blackhole_20s_is_detected_by_ping_timeout_and_recovers() -> None:
         print(result)
         # No pong within ping interval + timeout.
         assert result.detected_after is not None and 4.0 < result.detected_after <= 11.0
-        assert result.recovered_after is not None and result.recovered_after < 15.0
+        assert result.recovered_after is not None and result.recovered_after < 5.0
         assert k.machine.state == CallState.IN_CALL
-        # The kiosk's single resume attempt (10 s from detection, its WebSocket open stuck in the
-        # hole) ends at about the moment the hole does: usually a new join, sometimes a resume
-        # (docs/reliability.md, failure 4). Either way exactly one of them, and no more.
+        # Short `connect` attempts repeated for 20 s resume the same participant as soon as the
+        # hole ends (measured 0.2 s). Only when the server's watchdog + grace ran out first
+        # (last ping 5 s before the hole) is it a new join instead: exactly one, never both.
         assert result.joins + result.resumes == 1, result
 
 
