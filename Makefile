@@ -29,7 +29,10 @@ setup-interop:
 demo: setup
 	$(BIN)/kiosk demo $(DEMO_ARGS)
 
+# Lint first (ruff, mypy --strict): pytest's summary stays the last thing printed.
 test: setup-dev setup-interop
+	$(BIN)/ruff check kiosk tests bench
+	$(BIN)/mypy
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: setup-dev
