@@ -29,6 +29,10 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+import aiortc
+import av
+import pygame
+
 from kiosk import __version__
 from kiosk.app import machine as m
 from kiosk.app.sdnotify import SystemdNotifier
@@ -37,6 +41,7 @@ from kiosk.config import KioskConfig, load_config, resolve_secret
 from kiosk.controls._gpio import resolve_pin_factory
 from kiosk.controls.actions import Action
 from kiosk.controls.buttons import Buttons, ButtonSpec
+from kiosk.controls.keyboard import action_for_key
 from kiosk.controls.leds import Leds, LedSpec
 from kiosk.errors import ConfigError, KioskError, ServerTimeout, ServerUnreachable, SignalingError
 from kiosk.errors import ResumeFailed as ResumeFailedError
@@ -229,7 +234,6 @@ class Kiosk:
             str, float
         ] = {}  # stream id -> when we last reported it stalled/failed
         self._muted = {"audio": False, "video": False}
-        self._render_alive = 0.0
         self.server_reachable: bool | None = None  # what the idle screen says about the server
 
     # --- plumbing ------------------------------------------------------------------------------
@@ -700,7 +704,6 @@ class Kiosk:
 
     def _on_frame(self) -> None:
         now = self.clock()
-        self._render_alive = now
         self.notifier.watchdog()
         media = self.media
         if (
@@ -716,8 +719,6 @@ class Kiosk:
             )
 
     def _on_key(self, key: KeyEvent) -> None:
-        from kiosk.controls.keyboard import action_for_key
-
         if not key.down:
             return
         action = action_for_key(key.key, allow_quit=self.config.display.allow_quit)
@@ -762,8 +763,6 @@ class Kiosk:
             self.post(m.Shutdown())
 
     def _toggle_fullscreen(self) -> None:
-        import pygame
-
         try:
             pygame.display.toggle_fullscreen()
         except pygame.error as exc:
@@ -852,10 +851,6 @@ class Kiosk:
                         "fps": round(self._stream_stats.get(cid, _StreamStats()).fps, 1),
                     }
                 )
-        import aiortc
-        import av
-        import pygame
-
         return {
             "state": str(self.machine.state),
             "status_line": self.machine.status_line_at(self.clock()),
