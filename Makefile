@@ -7,7 +7,7 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: demo test setup setup-dev setup-interop lint bench clean
+.PHONY: demo test setup setup-dev setup-system setup-interop lint bench clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -23,6 +23,9 @@ $(VENV)/.dev: pyproject.toml | $(BIN)/python
 setup: $(VENV)/.runtime
 setup-dev: $(VENV)/.dev
 
+setup-system:
+	bash tools/setup-system.sh
+
 setup-interop:
 	bash tests/interop/setup.sh
 
@@ -30,7 +33,7 @@ demo: setup
 	$(BIN)/kiosk demo $(DEMO_ARGS)
 
 # Lint first (ruff, mypy --strict): pytest's summary stays the last thing printed.
-test: setup-dev setup-interop
+test: setup-dev setup-system setup-interop
 	$(BIN)/ruff check kiosk tests bench
 	$(BIN)/mypy
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
