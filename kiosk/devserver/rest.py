@@ -14,11 +14,13 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from http import HTTPStatus
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
+from kiosk.devserver.options import DevServerOptions
+from kiosk.devserver.rpc import RpcHub
 from kiosk.devserver.state import (
     CUSTOM_SESSION_ID_RE,
     FORCED_CODECS,
@@ -27,10 +29,6 @@ from kiosk.devserver.state import (
     now_ms,
 )
 
-if TYPE_CHECKING:
-    from kiosk.devserver.rpc import RpcHub
-    from kiosk.devserver.server import DevServerOptions
-
 __all__ = ["PublicInfo", "add_routes", "cors_middleware", "make_auth_middleware"]
 
 log = logging.getLogger("kiosk.devserver.rest")
@@ -38,8 +36,8 @@ log = logging.getLogger("kiosk.devserver.rest")
 API = "/openvidu/api"
 PUBLIC_PATHS = {f"{API}/config/openvidu-publicurl"}
 _STATE = web.AppKey("devserver_state", ServerState)
-_HUB: web.AppKey[RpcHub] = web.AppKey("devserver_hub")
-_OPTIONS: web.AppKey[DevServerOptions] = web.AppKey("devserver_options")
+_HUB = web.AppKey("devserver_hub", RpcHub)
+_OPTIONS = web.AppKey("devserver_options", DevServerOptions)
 
 
 @dataclass

@@ -23,11 +23,12 @@ import re
 import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import WSMsgType, web
 
 from kiosk.devserver.media_api import MediaBackend, NoMediaBackend, ServerCandidate
+from kiosk.devserver.options import DevServerOptions
 from kiosk.devserver.sdp import ForcedCodecNotFound, force_video_codec
 from kiosk.devserver.state import (
     TYPES_OF_VIDEO,
@@ -43,9 +44,6 @@ from kiosk.devserver.state import (
 )
 from kiosk.errors import MediaError
 from kiosk.redact import redact
-
-if TYPE_CHECKING:
-    from kiosk.devserver.server import DevServerOptions
 
 __all__ = ["PING_TIMEOUT_REASON", "RpcFail", "RpcHub"]
 

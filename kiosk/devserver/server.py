@@ -12,13 +12,12 @@ import contextlib
 import logging
 import signal
 import sys
-from dataclasses import dataclass
-from typing import Literal
 from urllib.parse import urlsplit
 
 from aiohttp import web
 
 from kiosk.devserver.media_api import MediaBackend, NoMediaBackend
+from kiosk.devserver.options import DevServerOptions
 from kiosk.devserver.rest import PublicInfo, add_routes, cors_middleware, make_auth_middleware
 from kiosk.devserver.rpc import RpcHub
 from kiosk.devserver.state import ServerState
@@ -41,21 +40,6 @@ log = logging.getLogger("kiosk.devserver")
 
 class DevServerError(KioskError):
     """The dev server could not start (port in use, bad address, bad public URL)."""
-
-
-@dataclass
-class DevServerOptions:
-    host: str = "127.0.0.1"
-    port: int = 4443
-    secret: str = "MY_SECRET"
-    tls: bool = True
-    public_url: str | None = None  # what goes into tokens; default derived from host:port
-    media_server: Literal["kurento", "mediasoup"] = "kurento"
-    grace_seconds: float = 10.0  # reconnection grace after a socket loss (§7.2)
-    close_after_leave_seconds: float = 10.0
-    default_ping_interval_ms: int = 20000  # watchdog = 3 x interval of the first ping
-    version: str = "2.22.0"
-    forced_video_codec: str = "VP8"  # §8.4 munging applied to every offer
 
 
 def _display_host(host: str) -> str:
