@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from kiosk.errors import ConfigError, KioskError
-from kiosk.logsetup import setup_logging
+from kiosk.logsetup import install_loop_exception_handler, setup_logging
 from kiosk.media import ice as ice_seam
 from kiosk.media.devices import LocalMedia
 from kiosk.media.session_media import MediaSession
@@ -280,6 +280,7 @@ def main_from_args(args: argparse.Namespace) -> int:
 
 
 async def _main(options: BotOptions) -> int:
+    install_loop_exception_handler()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

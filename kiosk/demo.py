@@ -24,7 +24,7 @@ from kiosk.bot import BotOptions, run_bots
 from kiosk.config import parse_config
 from kiosk.devserver.media import AiortcMediaBackend
 from kiosk.devserver.server import DevServer, DevServerError, DevServerOptions
-from kiosk.logsetup import setup_logging
+from kiosk.logsetup import install_loop_exception_handler, setup_logging
 from kiosk.media import ice
 
 log = logging.getLogger("kiosk.demo")
@@ -88,6 +88,7 @@ async def run_demo(
     screenshot: Path | None,
     windowed: bool,
 ) -> int:
+    install_loop_exception_handler()
     settings = ice.IceSettings.loopback()
     ice.install(settings)
     server = await _start_devserver(port, settings)

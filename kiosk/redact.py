@@ -46,7 +46,11 @@ def redact(text: str) -> str:
 
 
 class RedactingFilter(logging.Filter):
-    """A logging filter that redacts the fully formatted message (and any exception text)."""
+    """A logging filter that redacts the formatted message of every record it passes.
+
+    Tracebacks are redacted where they are formatted (:class:`kiosk.logsetup.SafeFormatter`
+    redacts the whole formatted record, causes included), so the exception stays attached.
+    """
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
@@ -54,11 +58,4 @@ class RedactingFilter(logging.Filter):
         if clean != message or record.args:
             record.msg = clean
             record.args = None
-        if record.exc_info and record.exc_info[1] is not None:
-            exc = record.exc_info[1]
-            text = redact(str(exc))
-            if text != str(exc):
-                record.exc_info = None
-                record.exc_text = None
-                record.msg = f"{record.msg} ({type(exc).__name__}: {text})"
         return True
