@@ -89,8 +89,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return runners[args.command](args)
     except ConfigError as exc:
+        # Problems with the file as a whole ("no such file") name the file.
+        prefix = f"{exc.source}: " if exc.source and getattr(exc, "about_file", False) else ""
         for line in exc.problems:
-            print(redact(line), file=sys.stderr)
+            print(redact(prefix + line), file=sys.stderr)
         return 2
     except KioskError as exc:
         print(f"kiosk {args.command}: {redact(str(exc))}", file=sys.stderr)

@@ -99,7 +99,10 @@ server: {{url: "{server.url}", secret_file: secret}}
 session: {{id: Room, name: "Room 4.01"}}
 ice: {{host_addresses: ["127.0.0.1"], loopback_only: true}}
 display: {{driver: dummy, size: 640x360}}
-media: {{speaker: {{device: none}}}}
+media:
+  camera: {{device: test-pattern}}
+  microphone: {{device: test-tone}}
+  speaker: {{device: none}}
 status: {{listen: "127.0.0.1:0"}}
 logging: {{format: journald}}
 """)

@@ -290,7 +290,8 @@ def test_every_key_has_valid_and_invalid_cases() -> None:
 
 
 def test_the_example_file_is_valid_and_documents_every_key() -> None:
-    assert check_config(EXAMPLE) == (0, ["OK"])
+    ok = check_config(EXAMPLE, env={"KIOSK_OPENVIDU_SECRET": "s"}, unit=None, devices=False)
+    assert ok == (0, ["OK"])
     config = load_config(EXAMPLE)
     assert config.server.url == "https://openvidu.example.org:4443"
     assert config.display.room_name == config.session.name
@@ -320,9 +321,10 @@ def test_defaults_of_a_minimal_file() -> None:
     assert config.server.token_mode == "secret"
     assert config.session.name == "Meeting room"
     assert config.session.role == "PUBLISHER"
-    assert config.media.camera.device == "test-pattern"
+    # Real devices by default: synthetic media only when asked for (demo, bots, tests).
+    assert config.media.camera.device == "auto"
     assert (config.media.camera.width, config.media.camera.height) == (640, 480)
-    assert config.media.microphone.device == "test-tone"
+    assert config.media.microphone.device == "default"
     assert config.media.speaker.device == "default"
     assert config.media.audio_buffer_ms == 60
     assert config.ice.host_addresses == []
@@ -345,7 +347,7 @@ def test_yaml_yes_no_are_booleans_and_empty_sections_mean_defaults() -> None:
     config = parse_config(text)
     assert config.server.verify_tls is False
     assert config.session.auto_join is True
-    assert config.media.camera.device == "test-pattern"
+    assert config.media.camera.device == "auto"
     assert config.display.size_pixels == (800, 600)
     assert config.display.room_name == "Lobby"
     assert (config.status.host, config.status.port) == ("::1", 9000)
@@ -703,13 +705,13 @@ def test_unreadable_credential_names_the_file(tmp_path: Path) -> None:
 
 def test_check_config_reads_the_secret_file(tmp_path: Path) -> None:
     path = write(tmp_path, dump(with_value("server.secret_file", "missing-secret")))
-    code, lines = check_config(path)
+    code, lines = check_config(path, devices=False)
     assert code == 2
     assert lines == [
         f"server.secret_file: cannot read '{tmp_path / 'missing-secret'}': no such file"
     ]
     (tmp_path / "missing-secret").write_text("s3cret\n")
-    assert check_config(path) == (0, ["OK"])
+    assert check_config(path, devices=False) == (0, ["OK"])
 
 
 def test_loaded_secrets_are_redacted_from_logs() -> None:
@@ -753,7 +755,7 @@ def test_secret_is_never_echoed(tmp_path: Path) -> None:
 def run_cli(path: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, list[str]]:
     parser = argparse.ArgumentParser(prog="kiosk check-config")
     cfg.add_arguments(parser)
-    code = cfg.main_from_args(parser.parse_args([str(path)]))
+    code = cfg.main_from_args(parser.parse_args(["--no-devices", str(path)]))
     captured = capsys.readouterr()
     assert "Traceback" not in captured.out + captured.err
     if code == 0:  # OK on stdout, problems on stderr
@@ -763,7 +765,8 @@ def run_cli(path: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, list[s
     return code, captured.err.splitlines()
 
 
-def test_cli_ok(capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_ok(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KIOSK_OPENVIDU_SECRET", "s")
     assert run_cli(EXAMPLE, capsys) == (0, ["OK"])
 
 
@@ -797,12 +800,13 @@ def test_cli_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
 def test_kiosk_command_check_config(tmp_path: Path) -> None:
     """The real console entry: exit codes and output, no traceback, no secret."""
     good = subprocess.run(
-        [sys.executable, "-m", "kiosk.cli", "check-config", str(EXAMPLE)],
+        [sys.executable, "-m", "kiosk.cli", "check-config", "--no-devices", str(EXAMPLE)],
         capture_output=True,
         text=True,
         cwd=REPO,
         timeout=60,
         check=False,
+        env={**os.environ, "KIOSK_OPENVIDU_SECRET": "s"},
     )
     assert (good.returncode, good.stdout, good.stderr) == (0, "OK\n", "")
     data = with_value("server.secret", SECRET)

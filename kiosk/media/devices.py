@@ -2,8 +2,8 @@
 
 Specs (from the config, mapped by ``kiosk/app``):
 
-* camera: ``"test-pattern"``, ``"none"``, a V4L2 device (``"/dev/video0"`` or
-  ``"v4l2:/dev/video0"``);
+* camera: ``"auto"`` (the first camera, :mod:`kiosk.media.cameras`), ``"test-pattern"``,
+  ``"none"``, a V4L2 device (``"/dev/video0"`` or ``"v4l2:/dev/video0"``);
 * microphone: ``"test-tone"``, ``"none"``, ``"default"`` / ``"alsa:<pcm>"`` (ALSA),
   ``"pulse:<source>"`` (PulseAudio / pipewire-pulse) or ``"pipewire:<node>"`` — both recorded
   through ``parec`` (``pw-record`` if parec is missing), see ``kiosk/media/pulse.py``;
@@ -30,6 +30,7 @@ import numpy.typing as npt
 from aiortc.mediastreams import MediaStreamTrack
 
 from kiosk.errors import DeviceUnavailable
+from kiosk.media.cameras import find_camera
 from kiosk.media.testpattern import TestPatternTrack
 from kiosk.media.tone import ToneTrack
 
@@ -81,6 +82,13 @@ def open_camera(
         return None
     if spec == "test-pattern":
         return TestPatternTrack(name, settings.width, settings.height, settings.fps)
+    if spec == "auto":
+        found = find_camera()
+        if found is None:
+            raise DeviceUnavailable(
+                "camera", "auto", "no camera found (plug one in, or set media.camera.device: none)"
+            )
+        spec = found
     device = spec[len("v4l2:") :] if spec.startswith("v4l2:") else spec
     if not os.path.exists(device):
         raise DeviceUnavailable("camera", device, "no such device (is it plugged in?)")

@@ -37,7 +37,10 @@ server: {{url: "{url}", secret: {secret}, timeout_seconds: 3}}
 session: {{id: {session}, name: "Lobby kiosk"}}
 ice: {{host_addresses: ["127.0.0.1"], loopback_only: true}}
 display: {{driver: dummy, size: 960x540, fullscreen: false, max_fps: 30}}
-media: {{speaker: {{device: none}}}}
+media:
+  camera: {{device: test-pattern}}
+  microphone: {{device: test-tone}}
+  speaker: {{device: none}}
 status: {{listen: "127.0.0.1:0"}}
 {extra}
 """

@@ -68,7 +68,10 @@ server: {{url: "{srv.url}", secret: {SECRET}}}
 session: {{id: {ROOM}, name: "Lobby kiosk"}}
 ice: {{host_addresses: ["127.0.0.1"], loopback_only: true}}
 display: {{driver: dummy, size: 640x360, fullscreen: false}}
-media: {{microphone: {{device: "pulse:kiosk-echo-cancel-source"}}, speaker: {{device: none}}}}
+media:
+  camera: {{device: test-pattern}}
+  microphone: {{device: "pulse:kiosk-echo-cancel-source"}}
+  speaker: {{device: none}}
 status: {{enabled: false}}
 """)
         kiosk = Kiosk(cfg)

@@ -49,7 +49,10 @@ def kiosk_config(
 server: {{url: "{url}", secret: {SECRET}, timeout_seconds: {timeout_seconds}{ws}}}
 session: {{id: {session}, name: "Lobby kiosk"}}
 ice: {{host_addresses: ["127.0.0.1"], loopback_only: true}}
-media: {{stall_seconds: {stall_seconds}}}
+media:
+  camera: {{device: test-pattern}}
+  microphone: {{device: test-tone}}
+  stall_seconds: {stall_seconds}
 display: {{driver: dummy, size: 640x360, fullscreen: false, max_fps: 15}}
 status: {{listen: "127.0.0.1:0"}}
 logging: {{level: INFO, format: plain}}
