@@ -183,3 +183,10 @@ class InvalidToken(TokenError):
     """A token is not an OpenVidu token URL (``ws[s]://host[:port]?sessionId=…&token=…``)."""
 
     retry_after_hint: RetryHint = "long"
+
+
+class FleetError(KioskError):
+    """The fleet link (MQTT broker) failed: unreachable, refused our login, or dropped us.
+
+    Never about the call: the kiosk goes on as before and the link retries on its own.
+    """
