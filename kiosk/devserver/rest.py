@@ -20,7 +20,7 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from kiosk.devserver.options import DevServerOptions
-from kiosk.devserver.rpc import RpcHub
+from kiosk.devserver.rpc.room import Room
 from kiosk.devserver.state import (
     CUSTOM_SESSION_ID_RE,
     FORCED_CODECS,
@@ -36,7 +36,7 @@ log = logging.getLogger("kiosk.devserver.rest")
 API = "/openvidu/api"
 PUBLIC_PATHS = {f"{API}/config/openvidu-publicurl"}
 _STATE = web.AppKey("devserver_state", ServerState)
-_HUB = web.AppKey("devserver_hub", RpcHub)
+_ROOM = web.AppKey("devserver_room", Room)
 _OPTIONS = web.AppKey("devserver_options", DevServerOptions)
 
 
@@ -233,7 +233,7 @@ async def delete_session(request: web.Request) -> web.StreamResponse:
     session_id = request.match_info["sessionId"]
     if session_id not in request.app[_STATE].sessions:
         return _empty(404)
-    await request.app[_HUB].close_session(session_id)
+    await request.app[_ROOM].close_session(session_id)
     log.info("session %s closed by REST", session_id)
     return _empty(204)
 
@@ -308,7 +308,7 @@ async def delete_connection(request: web.Request) -> web.StreamResponse:
     if conn.status == "pending":
         del session.connections[connection_id]
     else:
-        await request.app[_HUB].evict(session_id, connection_id, "forceDisconnectByServer")
+        await request.app[_ROOM].evict(session_id, connection_id, "forceDisconnectByServer")
     return _empty(204)
 
 
@@ -319,7 +319,7 @@ async def delete_stream(request: web.Request) -> web.StreamResponse:
     found = session.find_stream(request.match_info["streamId"])
     if found is None:
         return _empty(404)
-    await request.app[_HUB].unpublish(session, found[0], "forceUnpublishByServer", tell_owner=True)
+    await request.app[_ROOM].unpublish(session, found[0], "forceUnpublishByServer", tell_owner=True)
     return _empty(204)
 
 
@@ -351,7 +351,7 @@ async def post_signal(request: web.Request) -> web.StreamResponse:
             targets.append(active[entry])
     else:
         targets = list(active.values())
-    request.app[_HUB].send_signal(session, targets, type_=type_, data=data, from_id=None)
+    request.app[_ROOM].send_signal(session, targets, type_=type_, data=data, from_id=None)
     return _empty(200)
 
 
@@ -430,13 +430,13 @@ def add_routes(
     app: web.Application,
     *,
     state: ServerState,
-    hub: RpcHub,
+    room: Room,
     options: DevServerOptions,
     public: PublicInfo,
 ) -> None:
     """Register every REST route of §1 on ``app``."""
     app[_STATE] = state
-    app[_HUB] = hub
+    app[_ROOM] = room
     app[_OPTIONS] = options
     app[_PUBLIC] = public
     routes = [

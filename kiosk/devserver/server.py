@@ -102,7 +102,7 @@ class DevServer:
             ssl_ctx = server_ssl_context(self.certificate)
         app = web.Application(middlewares=[cors_middleware, make_auth_middleware(opts.secret)])
         app.router.add_get("/openvidu", self.hub.handle_ws)
-        add_routes(app, state=self.state, hub=self.hub, options=opts, public=self._public)
+        add_routes(app, state=self.state, room=self.hub.room, options=opts, public=self._public)
         runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
         await runner.setup()
         site = web.TCPSite(runner, opts.host, opts.port, ssl_context=ssl_ctx)

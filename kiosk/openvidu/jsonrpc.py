@@ -1,7 +1,9 @@
 """Sans-I/O JSON-RPC 2.0 core for the OpenVidu signaling channel (protocol §3).
 
 ``JsonRpcProtocol.request`` numbers requests (ids start at 0) and encodes them;
-``JsonRpcProtocol.parse`` classifies one received frame. ``parse`` never raises: anything that is
+``JsonRpcProtocol.parse`` classifies one received frame. The server side (the dev server) builds
+its frames with :func:`encode_response`, :func:`encode_error` and :func:`encode_notification`, so
+both ends of the channel share one encoder. ``parse`` never raises: anything that is
 not a well-formed response, error or notification becomes :class:`Malformed`, whose ``reason``
 never quotes the frame (frames may carry tokens).
 """
@@ -23,6 +25,9 @@ __all__ = [
     "Notification",
     "Response",
     "RpcCaller",
+    "encode_error",
+    "encode_notification",
+    "encode_response",
 ]
 
 MAX_FRAME_BYTES = 1 << 20
@@ -72,6 +77,31 @@ class RpcCaller(Protocol):
 _METHOD_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.:-]{0,63}")
 
 
+def _encode(message: dict[str, Any], *, allow_nan: bool = True) -> str:
+    return json.dumps(message, separators=(",", ":"), allow_nan=allow_nan)
+
+
+# Server frames echo values that peers sent (Python's json accepts NaN), so they are encoded as
+# leniently as they were parsed; the client's own requests are strict JSON.
+
+
+def encode_response(request_id: int, result: Any) -> str:
+    """A result frame (server side): usually an object; ``closeSession`` answers a string."""
+    return _encode({"id": request_id, "result": result, "jsonrpc": "2.0"})
+
+
+def encode_error(request_id: int | None, code: int, message: str) -> str:
+    """An error frame (server side). ``message`` must never hold a token or secret."""
+    return _encode(
+        {"id": request_id, "error": {"code": code, "message": message}, "jsonrpc": "2.0"}
+    )
+
+
+def encode_notification(method: str, params: dict[str, Any]) -> str:
+    """A notification frame (server side): no id, never answered."""
+    return _encode({"method": method, "params": params, "jsonrpc": "2.0"})
+
+
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"non-standard JSON constant {name}")
 
@@ -101,7 +131,7 @@ class JsonRpcProtocol:
         message: dict[str, Any] = {"jsonrpc": "2.0", "method": method, "id": request_id}
         if params is not None:
             message["params"] = params
-        return request_id, json.dumps(message, separators=(",", ":"), allow_nan=False)
+        return request_id, _encode(message, allow_nan=False)
 
     def parse(self, data: str | bytes) -> Frame:
         """Classify one frame. Never raises."""

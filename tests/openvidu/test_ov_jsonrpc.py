@@ -13,9 +13,26 @@ from kiosk.openvidu.jsonrpc import (
     Malformed,
     Notification,
     Response,
+    encode_error,
+    encode_notification,
+    encode_response,
 )
 
 SECRET_TOKEN = "wss://h?sessionId=S&token=tok_Zz9Yy8Xx7Ww6Vv5U"
+
+
+def test_server_frames_from_the_shared_encoder_parse_on_the_client() -> None:
+    # The dev server builds its frames with these encoders; the client must read them back.
+    proto = JsonRpcProtocol()
+    assert proto.parse(encode_response(4, {"value": "pong"})) == Response(4, {"value": "pong"})
+    assert proto.parse(encode_response(5, "bye")) == Response(5, {"value": "bye"})
+    assert proto.parse(encode_error(6, 401, "Token is not valid. Code: 401")) == ErrorResponse(
+        6, 401, "Token is not valid. Code: 401"
+    )
+    assert proto.parse(encode_notification("participantLeft", {"reason": "x"})) == Notification(
+        "participantLeft", {"reason": "x"}
+    )
+    assert json.loads(encode_error(None, -1, "m"))["jsonrpc"] == "2.0"
 
 
 def test_ids_start_at_zero_and_count_up() -> None:
