@@ -162,6 +162,23 @@ class Throttle:
             return self._held.pop(key, 0)
 
 
+class ThrottleFilter(logging.Filter):
+    """Pass one record per logger and message template per interval; note how many were held."""
+
+    def __init__(self, interval: float = 60.0, clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__()
+        self.throttle = Throttle(interval, clock)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        held = self.throttle.allow((record.name, str(record.msg)))
+        if held is None:
+            return False
+        if held:
+            record.msg = f"{record.msg} ({held} more like it in the last "
+            record.msg += f"{self.throttle.interval:g} s)"
+        return True
+
+
 _hook_log = logging.getLogger("kiosk.uncaught")
 
 
