@@ -5,28 +5,9 @@ and one per (subscriber, stream): answerer of the subscriber's ``recvonly`` offe
 flow, §4.4 A) or offerer (server-offer flow, §4.4 B, ``prepare_subscribe`` +
 ``complete_subscribe``).
 
-Forwarding without re-encoding
-------------------------------
-aiortc's ``RTCRtpReceiver`` reassembles each complete encoded frame in its jitter buffer and
-hands ``(codec, JitterFrame)`` to its decoder thread through a ``queue.Queue`` (aiortc 1.16:
-the private attribute ``_RTCRtpReceiver__decoder_queue``, used by ``_handle_rtp_packet`` and
-by ``receive()`` when it starts the thread). :func:`_tap_receiver` swaps that queue, on each
-publisher receiver and before the receiver starts, for a :class:`_TapQueue` that gives encoded
-frames to an :class:`EncodedRelay` instead of the decoder; control items (the ``None`` that
-stops the thread) still pass through, so the receiver's lifecycle is unchanged. Nothing is
-decoded on the server.
-
-Each subscriber gets a :class:`PassthroughTrack` whose ``recv()`` returns ``av.Packet``\\ s;
-``RTCRtpSender`` then only packetizes them (``Encoder.pack``: new SSRC, sequence numbers and
-VP8 picture ids; RTP timestamps keep the publisher's spacing). NACKs from subscribers are
-served from the sender's own history, NACKs and REMB towards the publisher come from the
-receiver as usual.
-
-Keyframes: a new video subscriber drops frames until a keyframe and asks the publisher for one
-(RTCP PLI via ``RTCRtpReceiver._send_rtcp_pli``); a subscriber's own PLI/FIR reaches the sender's
-``_send_keyframe`` hook, which is replaced per sender instance by the relay's keyframe request
-(throttled), so it is forwarded to the publisher. A subscriber that falls behind (queue full)
-drops its backlog and waits for the next keyframe.
+Forwarding without re-encoding lives in :mod:`kiosk.devserver.relay` (receiver tap, encoded
+relay, passthrough track): each publisher receiver feeds an :class:`EncodedRelay`, each subscriber
+sender reads a :class:`PassthroughTrack`; nothing is decoded on the server.
 
 Candidates (Kurento style)
 --------------------------
@@ -46,274 +27,40 @@ Client candidates are accepted inside the SDP and through :meth:`add_client_cand
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
-import fractions
 import logging
-import queue
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-import av
 from aiortc import (
     RTCPeerConnection,
-    RTCRtpReceiver,
     RTCRtpSender,
     RTCRtpTransceiver,
     RTCSessionDescription,
 )
-from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.sdp import candidate_from_sdp
 
 from kiosk.devserver.media_api import CandidateSink, ServerCandidate
+from kiosk.devserver.relay import (
+    EncodedRelay,
+    PassthroughTrack,
+    TapQueue,
+    hook_keyframes,
+    tap_receiver,
+)
+from kiosk.devserver.sdp import first_video_codec, local_candidates, mlines, strip_candidates
 from kiosk.errors import MediaError
 from kiosk.media import ice
 from kiosk.media.ice import IceSettings
 
+# EncodedRelay and PassthroughTrack are re-exported: tests and benches reach them from here.
 __all__ = ["AiortcMediaBackend", "EncodedRelay", "PassthroughTrack"]
 
 log = logging.getLogger(__name__)
 
-_CLOCK_RATES = {"audio": 48000, "video": 90000}
-_KEYFRAME_INTERVAL = 0.25  # s: at most one PLI per publisher track per interval
 _MAX_PENDING_CANDIDATES = 64  # per endpoint, before the endpoint exists
 _MAX_PENDING_ENDPOINTS = 1024
-_AUDIO_PREROLL = 5  # audio frames kept for a subscriber whose sender has not started
-
-
-# --- encoded-frame relay ----------------------------------------------------------------------
-
-
-def _is_vp8_keyframe(data: bytes) -> bool:
-    # VP8 frame tag (RFC 6386 §9.1): bit 0 of the first byte is 0 for a key frame.
-    return bool(data) and (data[0] & 0x01) == 0
-
-
-class PassthroughTrack(MediaStreamTrack):
-    """A track that yields the publisher's encoded frames as ``av.Packet`` (no decoding).
-
-    Until the subscriber's sender starts reading (ICE/DTLS still connecting) only a short tail
-    is kept: video from the newest keyframe on, the last few audio frames. A sender that falls
-    ``max_queue`` frames behind loses its backlog and (video) waits for the next keyframe.
-    """
-
-    def __init__(self, relay: EncodedRelay, max_queue: int) -> None:
-        super().__init__()
-        self.kind = relay.kind
-        self._relay = relay
-        self._frames: collections.deque[tuple[bytes, int]] = collections.deque()
-        self._max_queue = max_queue
-        self._wakeup = asyncio.Event()
-        self._started = False
-        self._ended = False
-        self._need_keyframe = relay.kind == "video"
-        self._time_base = fractions.Fraction(1, _CLOCK_RATES[relay.kind])
-        self.forwarded = 0
-
-    def push(self, data: bytes, timestamp: int) -> None:
-        if self._ended or self.readyState != "live":
-            return
-        keyframe = self.kind == "video" and _is_vp8_keyframe(data)
-        if self._need_keyframe:
-            if not keyframe:
-                self._relay.request_keyframe()
-                return
-            self._need_keyframe = False
-        if not self._started:
-            if keyframe:
-                self._frames.clear()
-            elif self.kind == "audio":
-                while len(self._frames) >= _AUDIO_PREROLL:
-                    self._frames.popleft()
-        if len(self._frames) >= self._max_queue:
-            self._frames.clear()
-            if self.kind == "video" and not keyframe:
-                self._need_keyframe = True
-                self._relay.request_keyframe()
-                return
-        self._frames.append((data, timestamp))
-        self._wakeup.set()
-
-    def end(self) -> None:
-        """The publisher's track ended: let the sender finish."""
-        self._ended = True
-        self._frames.clear()
-        self._wakeup.set()
-
-    async def recv(self) -> av.Packet[Any]:
-        self._started = True
-        while not self._frames:
-            if self._ended or self.readyState != "live":
-                self.stop()
-                raise MediaStreamError
-            self._wakeup.clear()
-            await self._wakeup.wait()
-        data, timestamp = self._frames.popleft()
-        packet = av.Packet(data)
-        packet.pts = timestamp
-        packet.time_base = self._time_base
-        self.forwarded += 1
-        return packet
-
-    def stop(self) -> None:
-        super().stop()
-        self._ended = True
-        self._relay.detach(self)
-        self._frames.clear()
-        self._wakeup.set()
-
-
-class EncodedRelay:
-    """Fans out one publisher receiver's encoded frames to any number of PassthroughTracks."""
-
-    def __init__(self, kind: str, receiver: RTCRtpReceiver) -> None:
-        self.kind = kind
-        self._receiver: RTCRtpReceiver | None = receiver
-        self._tracks: set[PassthroughTrack] = set()
-        self._last_keyframe_request = -1.0
-        self._tasks: set[asyncio.Task[None]] = set()
-        self.frames = 0
-        self.closed = False
-
-    def attach(self) -> PassthroughTrack:
-        track = PassthroughTrack(self, max_queue=120 if self.kind == "video" else 50)
-        if self.closed:
-            track.end()
-        else:
-            self._tracks.add(track)
-            if self.kind == "video":
-                self.request_keyframe(force=True)
-        return track
-
-    def detach(self, track: PassthroughTrack) -> None:
-        self._tracks.discard(track)
-
-    def on_frame(self, data: bytes, timestamp: int) -> None:
-        """Called on the loop thread by the receiver for each complete encoded frame."""
-        self.frames += 1
-        for track in list(self._tracks):
-            track.push(data, timestamp)
-
-    def request_keyframe(self, force: bool = False) -> None:
-        """Ask the publisher for a keyframe (RTCP PLI), at most once per interval."""
-        if self.kind != "video" or self._receiver is None or self.closed:
-            return
-        now = time.monotonic()
-        if not force and now - self._last_keyframe_request < _KEYFRAME_INTERVAL:
-            return
-        self._last_keyframe_request = now
-        receiver = self._receiver
-        for source in receiver.getSynchronizationSources():
-            task = asyncio.get_running_loop().create_task(receiver._send_rtcp_pli(source.source))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-
-    async def close(self) -> None:
-        self.closed = True
-        for track in list(self._tracks):
-            track.end()
-        self._tracks.clear()
-        self._receiver = None
-        for task in list(self._tasks):
-            task.cancel()
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
-        self._tasks.clear()
-
-
-class _TapQueue(queue.Queue[Any]):
-    """Stands in for a receiver's decoder queue: encoded frames go to the relay instead."""
-
-    def __init__(self, relay: EncodedRelay) -> None:
-        super().__init__()
-        self._relay: EncodedRelay | None = relay
-
-    def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
-        if isinstance(item, tuple):
-            relay = self._relay
-            if relay is not None and not relay.closed:
-                _codec, encoded_frame = item
-                relay.on_frame(bytes(encoded_frame.data), int(encoded_frame.timestamp))
-            return
-        super().put(item, block, timeout)  # None: stop the (idle) decoder thread
-
-    def release(self) -> None:
-        self._relay = None
-
-
-def _tap_receiver(receiver: RTCRtpReceiver, relay: EncodedRelay) -> _TapQueue:
-    """Divert a receiver's encoded frames to ``relay`` (must run before the receiver starts)."""
-    attribute = "_RTCRtpReceiver__decoder_queue"
-    if not isinstance(getattr(receiver, attribute, None), queue.Queue):
-        raise MediaError("aiortc RTCRtpReceiver has no decoder queue to tap (aiortc version?)")
-    tap = _TapQueue(relay)
-    setattr(receiver, attribute, tap)
-    return tap
-
-
-# --- SDP helpers ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _MLine:
-    index: int
-    mid: str
-    kind: str
-
-
-def _mlines(sdp: str) -> list[_MLine]:
-    out: list[_MLine] = []
-    kind = ""
-    mid: str | None = None
-    for line in sdp.splitlines():
-        if line.startswith("m="):
-            if kind:
-                out.append(_MLine(len(out), mid if mid is not None else str(len(out)), kind))
-            kind = line[2:].split(" ", 1)[0]
-            mid = None
-        elif line.startswith("a=mid:") and kind:
-            mid = line[len("a=mid:") :].strip()
-    if kind:
-        out.append(_MLine(len(out), mid if mid is not None else str(len(out)), kind))
-    return out
-
-
-def _local_candidates(sdp: str) -> list[str]:
-    """Unique ``candidate:…`` values of an SDP, in order."""
-    seen: dict[str, None] = {}
-    for line in sdp.splitlines():
-        if line.startswith("a=candidate:"):
-            seen.setdefault(line[2:].strip(), None)
-    return list(seen)
-
-
-def _strip_candidates(sdp: str) -> str:
-    kept = [
-        line
-        for line in sdp.splitlines(keepends=True)
-        if not line.startswith(("a=candidate:", "a=end-of-candidates"))
-    ]
-    return "".join(kept)
-
-
-def _first_video_codec(sdp: str) -> str | None:
-    """The encoding name of the first payload type of the first video m-line."""
-    lines = sdp.splitlines()
-    for i, line in enumerate(lines):
-        if line.startswith("m=video"):
-            parts = line.split()
-            if len(parts) < 4 or parts[1] == "0":
-                return None
-            first = parts[3]
-            for other in lines[i + 1 :]:
-                if other.startswith("m="):
-                    break
-                if other.startswith(f"a=rtpmap:{first} "):
-                    return other.split(" ", 1)[1].split("/", 1)[0]
-            return None
-    return None
 
 
 # --- endpoints ------------------------------------------------------------------------------
@@ -339,7 +86,7 @@ class _Publication:
     endpoint: _Endpoint
     relays: dict[str, EncodedRelay] = field(default_factory=dict)  # kind → relay (announced)
     unused: list[EncodedRelay] = field(default_factory=list)  # tapped so nothing is decoded
-    taps: list[_TapQueue] = field(default_factory=list)
+    taps: list[TapQueue] = field(default_factory=list)
     subscribers: dict[str, _Endpoint] = field(default_factory=dict)  # subscriber id → endpoint
 
 
@@ -391,9 +138,9 @@ class AiortcMediaBackend:
             raise MediaError(f"{what}: {type(exc).__name__}: {exc}") from exc
 
     def _emit_candidates(self, endpoint: _Endpoint, sdp: str) -> None:
-        mlines = _mlines(sdp)
-        for candidate in _local_candidates(sdp):
-            for mline in mlines:
+        sections = mlines(sdp)
+        for candidate in local_candidates(sdp):
+            for mline in sections:
                 server_candidate = ServerCandidate(
                     to_connection_id=endpoint.to_connection_id,
                     sender_connection_id=endpoint.sender_connection_id,
@@ -502,7 +249,7 @@ class AiortcMediaBackend:
             await self._drop_publication(publication)
             raise
         self._emit_candidates(endpoint, local)
-        return _strip_candidates(local)
+        return strip_candidates(local)
 
     def _tap_publisher(self, publication: _Publication, has_audio: bool, has_video: bool) -> None:
         wanted = {"audio": has_audio, "video": has_video}
@@ -510,7 +257,7 @@ class AiortcMediaBackend:
         for transceiver in publication.endpoint.pc.getTransceivers():
             kind = transceiver.kind
             relay = EncodedRelay(kind, transceiver.receiver)
-            publication.taps.append(_tap_receiver(transceiver.receiver, relay))
+            publication.taps.append(tap_receiver(transceiver.receiver, relay))
             if wanted.get(kind) and kind not in publication.relays:
                 publication.relays[kind] = relay
             else:
@@ -566,12 +313,6 @@ class AiortcMediaBackend:
             del publication.subscribers[endpoint.to_connection_id]
         await self._close_endpoint(endpoint)
 
-    @staticmethod
-    def _hook_keyframes(sender: RTCRtpSender, relay: EncodedRelay) -> None:
-        # RTCRtpSender handles PLI/FIR by calling self._send_keyframe(), which only matters when
-        # it encodes; for passthrough, forward the request to the publisher instead.
-        sender._send_keyframe = relay.request_keyframe  # type: ignore[method-assign]
-
     async def subscribe(
         self, subscriber_id: str, stream_id: str, sdp_offer: str, emit: CandidateSink
     ) -> str:
@@ -583,20 +324,20 @@ class AiortcMediaBackend:
             await self._bounded(what, pc.setRemoteDescription(offer))
             for kind, relay in publication.relays.items():
                 if any(t.kind == kind for t in pc.getTransceivers()):
-                    self._hook_keyframes(pc.addTrack(relay.attach()), relay)
+                    hook_keyframes(pc.addTrack(relay.attach()), relay)
             await self._remote_set(endpoint, (subscriber_id, publication.connection_id))
             answer = await self._bounded(what, pc.createAnswer())
             await self._bounded(what, pc.setLocalDescription(answer))
             if endpoint.closed:
                 raise MediaError(f"{what}: stream ended while negotiating")
             local = pc.localDescription.sdp
-            if "video" in publication.relays and _first_video_codec(local) not in (None, "VP8"):
+            if "video" in publication.relays and first_video_codec(local) not in (None, "VP8"):
                 raise MediaError(f"{what}: the offer does not accept VP8 video")
         except BaseException:
             await self._abort_subscriber(publication, endpoint)
             raise
         self._emit_candidates(endpoint, local)
-        return _strip_candidates(local)
+        return strip_candidates(local)
 
     async def prepare_subscribe(
         self, subscriber_id: str, stream_id: str, emit: CandidateSink
@@ -610,7 +351,7 @@ class AiortcMediaBackend:
                 if relay is None:
                     continue
                 transceiver = pc.addTransceiver(relay.attach(), direction="sendonly")
-                self._hook_keyframes(transceiver.sender, relay)
+                hook_keyframes(transceiver.sender, relay)
                 preferred = "audio/opus" if kind == "audio" else "video/VP8"
                 capabilities = RTCRtpSender.getCapabilities(kind)
                 codecs = [
@@ -627,7 +368,7 @@ class AiortcMediaBackend:
         except BaseException:
             await self._abort_subscriber(publication, endpoint)
             raise
-        return _strip_candidates(local)
+        return strip_candidates(local)
 
     async def complete_subscribe(self, subscriber_id: str, stream_id: str, sdp_answer: str) -> None:
         publication = self._publication(stream_id)

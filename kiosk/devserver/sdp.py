@@ -1,4 +1,10 @@
-"""Forced-video-codec SDP munging, as OpenVidu does it before handing an offer to Kurento (§8.4).
+"""SDP text helpers of the dev server: forced-codec munging (§8.4) and Kurento-style candidates.
+
+Candidates: the media backend's answers and offers carry no ``a=candidate`` lines
+(:func:`strip_candidates`); their candidates (:func:`local_candidates`) go out once per m-line
+(:func:`mlines`) as ``iceCandidate`` notifications instead.
+
+Forced-video-codec munging, as OpenVidu does it before handing an offer to Kurento (§8.4):
 
 For every ``m=video`` section the payload types whose ``a=rtpmap`` is exactly
 ``<PT> <CODEC>/90000`` are kept, together with their RTX payload types
@@ -15,8 +21,17 @@ equals a removed number; both are side effects of its implementation that no cli
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
-__all__ = ["ForcedCodecNotFound", "force_video_codec"]
+__all__ = [
+    "ForcedCodecNotFound",
+    "MLine",
+    "first_video_codec",
+    "force_video_codec",
+    "local_candidates",
+    "mlines",
+    "strip_candidates",
+]
 
 _RTPMAP = re.compile(r"^a=rtpmap:(\d+)\s+([^/\s]+)/(\d+)")
 _FMTP_APT = re.compile(r"^a=fmtp:(\d+)\s+.*\bapt=(\d+)")
@@ -87,3 +102,66 @@ def force_video_codec(sdp: str, codec: str, *, allow_transcoding: bool = False) 
             return sdp
         raise
     return "\r\n".join(out) + "\r\n"
+
+
+# --- m-lines and candidates -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MLine:
+    index: int
+    mid: str
+    kind: str
+
+
+def mlines(sdp: str) -> list[MLine]:
+    out: list[MLine] = []
+    kind = ""
+    mid: str | None = None
+    for line in sdp.splitlines():
+        if line.startswith("m="):
+            if kind:
+                out.append(MLine(len(out), mid if mid is not None else str(len(out)), kind))
+            kind = line[2:].split(" ", 1)[0]
+            mid = None
+        elif line.startswith("a=mid:") and kind:
+            mid = line[len("a=mid:") :].strip()
+    if kind:
+        out.append(MLine(len(out), mid if mid is not None else str(len(out)), kind))
+    return out
+
+
+def local_candidates(sdp: str) -> list[str]:
+    """Unique ``candidate:…`` values of an SDP, in order."""
+    seen: dict[str, None] = {}
+    for line in sdp.splitlines():
+        if line.startswith("a=candidate:"):
+            seen.setdefault(line[2:].strip(), None)
+    return list(seen)
+
+
+def strip_candidates(sdp: str) -> str:
+    kept = [
+        line
+        for line in sdp.splitlines(keepends=True)
+        if not line.startswith(("a=candidate:", "a=end-of-candidates"))
+    ]
+    return "".join(kept)
+
+
+def first_video_codec(sdp: str) -> str | None:
+    """The encoding name of the first payload type of the first video m-line."""
+    lines = sdp.splitlines()
+    for i, line in enumerate(lines):
+        if line.startswith("m=video"):
+            parts = line.split()
+            if len(parts) < 4 or parts[1] == "0":
+                return None
+            first = parts[3]
+            for other in lines[i + 1 :]:
+                if other.startswith("m="):
+                    break
+                if other.startswith(f"a=rtpmap:{first} "):
+                    return other.split(" ", 1)[1].split("/", 1)[0]
+            return None
+    return None
