@@ -45,6 +45,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from kiosk.errors import ConfigError
+from kiosk.fleet import settings as fleet_settings
 from kiosk.redact import redact, register_secret
 
 __all__ = [
@@ -59,6 +60,8 @@ __all__ = [
     "LoggingConfig",
     "MediaConfig",
     "MicrophoneConfig",
+    "MqttConfig",
+    "MqttControlConfig",
     "ServerConfig",
     "SessionConfig",
     "SpeakerConfig",
@@ -68,6 +71,7 @@ __all__ = [
     "load_config",
     "main_from_args",
     "parse_config",
+    "resolve_mqtt_password",
     "resolve_secret",
 ]
 
@@ -557,6 +561,86 @@ class StatusConfig(_Section):
         return int(_split_host_port(self.listen)[1] or 0)
 
 
+class MqttControlConfig(_Section):
+    """What the fleet console may do over MQTT (remote unmute and screenshots are off)."""
+
+    join: bool = True
+    leave: bool = True
+    rejoin: bool = True
+    next: bool = True
+    mute: bool = True
+    unmute: bool = False
+    restart: bool = True
+    screenshot: bool = False
+
+
+def _fleet_check(check: Callable[[str], Any]) -> Callable[[str], str]:
+    def run(text: str) -> str:
+        try:
+            check(text)
+        except ValueError as exc:
+            raise _problem(str(exc)) from None
+        return text
+
+    return run
+
+
+MQTT_CREDENTIAL_NAME = "mqtt-password"
+
+
+class MqttConfig(_Section):
+    """The fleet link: this room on an MQTT broker (off unless enabled)."""
+
+    enabled: bool = False
+    url: Annotated[str, AfterValidator(_fleet_check(fleet_settings.parse_broker_url))] | None = None
+    room_id: Annotated[str, AfterValidator(_fleet_check(fleet_settings.check_room_id))] | None = (
+        None
+    )
+    client_id: (
+        Annotated[
+            str, AfterValidator(_pattern(r"[A-Za-z0-9_.-]{1,64}", "1–64 of A-Z a-z 0-9 _ . -"))
+        ]
+        | None
+    ) = None
+    username: (
+        Annotated[
+            str, AfterValidator(_pattern(r"[\x21-\x7e]{1,128}", "1–128 printable ASCII characters"))
+        ]
+        | None
+    ) = None
+    password_file: Annotated[str, AfterValidator(_check_nonblank_path)] | None = None
+    ca_file: Annotated[str, AfterValidator(_check_nonblank_path)] | None = None
+    topic_prefix: (
+        Annotated[str, AfterValidator(_fleet_check(fleet_settings.check_topic_prefix))] | None
+    ) = None
+    discovery: bool = True
+    discovery_prefix: Annotated[
+        str, AfterValidator(_fleet_check(fleet_settings.check_topic_prefix))
+    ] = fleet_settings.DEFAULT_DISCOVERY_PREFIX
+    state_interval_seconds: Annotated[float, AfterValidator(_between(5, 60, unit=" s"))] = 60.0
+    keepalive_seconds: Annotated[int, AfterValidator(_between(5, 600, unit=" s"))] = 30
+    control: MqttControlConfig = Field(default_factory=MqttControlConfig)
+
+    @field_validator("password_file")
+    @classmethod
+    def _absolute_password_file(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return None if value is None else _resolve_path(value, info)
+
+    @field_validator("ca_file")
+    @classmethod
+    def _readable_mqtt_ca_file(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            return None
+        path = _resolve_path(value, info)
+        try:
+            ssl.create_default_context(cafile=path)
+        except (OSError, ssl.SSLError, ValueError):
+            raise _problem(
+                f"expected a readable PEM file of CA certificates, got {path!r}"
+            ) from None
+        return path
+
+
 class LoggingConfig(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     format: Literal["auto", "journald", "plain"] = "auto"
@@ -573,6 +657,7 @@ class KioskConfig(_Section):
     buttons: ButtonsConfig = Field(default_factory=ButtonsConfig)
     leds: LedsConfig = Field(default_factory=LedsConfig)
     status: StatusConfig = Field(default_factory=StatusConfig)
+    mqtt: MqttConfig = Field(default_factory=MqttConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
 
     @model_validator(mode="after")
@@ -605,6 +690,8 @@ def _cross_check(config: KioskConfig) -> list[tuple[tuple[str, ...], str]]:
             )
         else:
             first_use[pin] = path
+    if config.mqtt.enabled and config.mqtt.url is None:
+        problems.append((("mqtt", "url"), "required when mqtt.enabled is true"))
     token = config.server.token
     if token is not None:
         session_ids = parse_qs(urlsplit(token.get_secret_value()).query).get("sessionId", [""])
@@ -887,7 +974,7 @@ def load_config(path: str | os.PathLike[str]) -> KioskConfig:
     return _validate(data, lines, source, os.path.dirname(os.path.abspath(source)))
 
 
-def _read_secret_file(path: str, key: str) -> str:
+def _read_secret_file(path: str, key: str, what: str = "the OpenVidu secret") -> str:
     try:
         with open(path, encoding="utf-8") as handle:
             value = handle.read(64 * 1024).strip()
@@ -903,7 +990,24 @@ def _read_secret_file(path: str, key: str) -> str:
         why = exc.strerror or type(exc).__name__
         raise ConfigError([f"{key}: cannot read {path!r}: {why}"]) from None
     if not value:
-        raise ConfigError([f"{key}: {path!r} is empty; expected the OpenVidu secret"])
+        raise ConfigError([f"{key}: {path!r} is empty; expected {what}"])
+    return value
+
+
+def resolve_mqtt_password(mqtt: MqttConfig, env: Mapping[str, str] = os.environ) -> str | None:
+    """The MQTT password: ``mqtt.password_file``, else the systemd credential ``mqtt-password``
+    (``$CREDENTIALS_DIRECTORY``), else None. Registered with :func:`kiosk.redact.register_secret`.
+    """
+    value: str | None = None
+    if mqtt.password_file is not None:
+        value = _read_secret_file(mqtt.password_file, "mqtt.password_file", "the MQTT password")
+    elif env.get("CREDENTIALS_DIRECTORY"):
+        path = os.path.join(env["CREDENTIALS_DIRECTORY"], MQTT_CREDENTIAL_NAME)
+        if os.path.lexists(path):
+            value = _read_secret_file(
+                path, f"systemd credential {MQTT_CREDENTIAL_NAME}", "the MQTT password"
+            )
+    register_secret(value)
     return value
 
 

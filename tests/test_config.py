@@ -138,6 +138,27 @@ VALID: list[tuple[str, Any]] = [
     ("status.listen", "localhost:65535"),
     ("logging.level", "DEBUG"),
     ("logging.format", "journald"),
+    ("mqtt.enabled", False),
+    ("mqtt.url", "mqtts://broker.example.org:8883"),
+    ("mqtt.url", "mqtt://127.0.0.1"),
+    ("mqtt.room_id", "room-4_B"),
+    ("mqtt.client_id", "kiosk.room-4"),
+    ("mqtt.username", "room-4"),
+    ("mqtt.password_file", "/etc/kiosk/mqtt-password"),
+    ("mqtt.ca_file", None),
+    ("mqtt.topic_prefix", "site1/floor2/room-4"),
+    ("mqtt.discovery", False),
+    ("mqtt.discovery_prefix", "ha"),
+    ("mqtt.state_interval_seconds", 5),
+    ("mqtt.keepalive_seconds", 600),
+    ("mqtt.control.join", False),
+    ("mqtt.control.leave", False),
+    ("mqtt.control.rejoin", False),
+    ("mqtt.control.next", False),
+    ("mqtt.control.mute", False),
+    ("mqtt.control.unmute", True),
+    ("mqtt.control.restart", False),
+    ("mqtt.control.screenshot", True),
 ]
 
 
@@ -253,6 +274,26 @@ INVALID: list[tuple[str, Any, str, str]] = [
     ("logging.level", "info", "logging.level", "'DEBUG', 'INFO', 'WARNING' or 'ERROR'"),
     ("logging.level", "TRACE", "logging.level", "got 'TRACE'"),
     ("logging.format", "json", "logging.format", "'auto', 'journald' or 'plain'"),
+    ("mqtt.enabled", "on", "mqtt.enabled", "true or false"),
+    ("mqtt.url", "https://broker", "mqtt.url", "expected mqtt://host[:port] or mqtts://"),
+    ("mqtt.room_id", "a/b", "mqtt.room_id", "A-Z a-z 0-9 _ -"),
+    ("mqtt.client_id", "a b", "mqtt.client_id", "1–64 of A-Z"),
+    ("mqtt.username", "", "mqtt.username", "printable ASCII"),
+    ("mqtt.password_file", " ", "mqtt.password_file", "expected a file path"),
+    ("mqtt.ca_file", "/nonexistent/ca.pem", "mqtt.ca_file", "PEM file of CA certificates"),
+    ("mqtt.topic_prefix", "kiosk/+", "mqtt.topic_prefix", "no '+', '#'"),
+    ("mqtt.discovery", 1, "mqtt.discovery", "true or false"),
+    ("mqtt.discovery_prefix", "/ha", "mqtt.discovery_prefix", "topic levels"),
+    ("mqtt.state_interval_seconds", 61, "mqtt.state_interval_seconds", "from 5 to 60"),
+    ("mqtt.keepalive_seconds", 1, "mqtt.keepalive_seconds", "from 5 to 600"),
+    ("mqtt.control.unmute", "yes", "mqtt.control.unmute", "true or false"),
+    ("mqtt.control.join", 0, "mqtt.control.join", "true or false"),
+    ("mqtt.control.leave", None, "mqtt.control.leave", "true or false"),
+    ("mqtt.control.rejoin", "no", "mqtt.control.rejoin", "true or false"),
+    ("mqtt.control.next", 2, "mqtt.control.next", "true or false"),
+    ("mqtt.control.mute", "x", "mqtt.control.mute", "true or false"),
+    ("mqtt.control.restart", 1.5, "mqtt.control.restart", "true or false"),
+    ("mqtt.control.screenshot", [], "mqtt.control.screenshot", "true or false"),
 ]
 
 
@@ -401,6 +442,8 @@ SECTIONS = [
     "leds.call",
     "status",
     "logging",
+    "mqtt",
+    "mqtt.control",
 ]
 
 

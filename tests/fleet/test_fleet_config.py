@@ -1,0 +1,84 @@
+"""The ``mqtt:`` config section and its mapping onto FleetSettings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from kiosk.app.fleet import fleet_settings_from_config
+from kiosk.config import parse_config
+from kiosk.errors import ConfigError
+from kiosk.fleet.settings import BrokerAddress
+from kiosk.redact import redact
+
+BASE = "server: {url: 'https://ov.example'}\nsession: {id: weekly-sync}\n"
+
+
+def test_off_by_default() -> None:
+    config = parse_config(BASE)
+    assert config.mqtt.enabled is False
+    assert fleet_settings_from_config(config, env={}) is None
+
+
+def test_defaults_follow_the_room(tmp_path: Path) -> None:
+    password = tmp_path / "mqtt.pw"
+    password.write_text("  pw-from-file-77\n")
+    config = parse_config(
+        BASE + f"mqtt: {{enabled: true, url: 'mqtts://broker.lan', username: room1,"
+        f" password_file: '{password}'}}\n"
+    )
+    s = fleet_settings_from_config(config, env={})
+    assert s is not None
+    assert s.broker == BrokerAddress("broker.lan", 8883, True)
+    assert s.room_id == "weekly-sync"
+    assert s.topic_prefix == "kiosk/weekly-sync"
+    assert s.discovery_prefix == "homeassistant"
+    assert s.client_id == "kiosk-weekly-sync"
+    assert s.password == "pw-from-file-77"
+    assert s.control.unmute is False and s.control.screenshot is False
+    assert s.state_interval == 60
+    assert "pw-from-file-77" not in redact("connect with pw-from-file-77")
+
+
+def test_password_from_the_systemd_credential(tmp_path: Path) -> None:
+    (tmp_path / "mqtt-password").write_text("pw-credential-88\n")
+    config = parse_config(
+        BASE + "mqtt: {enabled: true, url: 'mqtt://127.0.0.1:1884', room_id: r2,"
+        " topic_prefix: site/floor1/r2, control: {unmute: true}}\n"
+    )
+    s = fleet_settings_from_config(config, env={"CREDENTIALS_DIRECTORY": str(tmp_path)})
+    assert s is not None
+    assert s.password == "pw-credential-88"
+    assert s.topic_prefix == "site/floor1/r2" and s.room_id == "r2"
+    assert s.control.unmute is True
+
+
+def test_empty_password_file_names_the_key(tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.write_text("\n")
+    config = parse_config(
+        BASE + f"mqtt: {{enabled: true, url: 'mqtt://h', password_file: '{empty}'}}\n"
+    )
+    with pytest.raises(ConfigError, match=r"mqtt.password_file: .* is empty; expected the MQTT"):
+        fleet_settings_from_config(config, env={})
+
+
+@pytest.mark.parametrize(
+    ("mqtt", "line"),
+    [
+        ("{enabled: true}", "mqtt.url: required when mqtt.enabled is true"),
+        ("{url: 'http://h'}", "mqtt.url: expected mqtt://host[:port] or mqtts://host[:port]"),
+        ("{url: 'mqtt://u:hunter22@h'}", "without user:password@"),
+        ("{room_id: 'a/b'}", "mqtt.room_id: expected 1–64 characters"),
+        ("{topic_prefix: 'kiosk/#'}", "mqtt.topic_prefix: expected topic levels"),
+        ("{state_interval_seconds: 600}", "mqtt.state_interval_seconds: expected a number"),
+        ("{control: {unmte: true}}", "mqtt.control.unmte: unknown key"),
+        ("{password: x}", "mqtt.password: unknown key"),
+    ],
+)
+def test_bad_values_are_one_line_each(mqtt: str, line: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config(BASE + f"mqtt: {mqtt}\n")
+    assert any(line in problem for problem in info.value.problems), info.value.problems
+    assert not any("hunter22" in problem for problem in info.value.problems)
