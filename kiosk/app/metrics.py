@@ -1,0 +1,140 @@
+"""``/metrics`` in the Prometheus text format, written by ``prometheus_client``.
+
+The kiosk's own :class:`~prometheus_client.CollectorRegistry` (never the library's global one)
+holds one collector that reads a :class:`KioskSample` at scrape time, plus the library's
+process collector (``process_resident_memory_bytes``, CPU seconds, open files). Building the
+series from the sample at each scrape means a participant's series exist exactly while the
+participant does: when they leave, their series are gone from the next scrape. Every series has
+HELP and TYPE; counters end in ``_total`` (the library adds it).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+
+from prometheus_client import CollectorRegistry, ProcessCollector, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+__all__ = ["CALL_STATES", "KioskMetrics", "KioskSample", "StreamSample"]
+
+CALL_STATES = ("idle", "joining", "in_call", "reconnecting", "leaving", "error")
+_MAX_LABEL = 64
+
+
+@dataclass(frozen=True, slots=True)
+class StreamSample:
+    """One remote participant as the room receives them."""
+
+    connection_id: str
+    participant: str  # display name
+    frames_received: int = 0
+    fps: float = 0.0
+    level_dbfs: float | None = None  # None: no audio from them
+    speaking: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class KioskSample:
+    state: str
+    uptime_seconds: float = 0.0
+    joins: int = 0
+    reconnects: int = 0
+    resumes: int = 0
+    join_seconds: float | None = None  # join request → first remote frame, last join
+    streams: tuple[StreamSample, ...] = ()
+    render: Mapping[str, int] = field(default_factory=dict)  # RenderStats: counts since start
+    fleet_connected: bool | None = None  # None: the fleet link is off
+
+
+def _label(text: str) -> str:
+    text = " ".join(text.split())
+    return text[:_MAX_LABEL]
+
+
+class _KioskCollector(Collector):
+    def __init__(self, sample: Callable[[], KioskSample]) -> None:
+        self._sample = sample
+
+    def collect(self) -> Iterator[Metric]:
+        s = self._sample()
+        yield GaugeMetricFamily(
+            "kiosk_in_call", "1 while the kiosk is in a call", value=float(s.state == "in_call")
+        )
+        state = GaugeMetricFamily(
+            "kiosk_state",
+            "1 for the call state the kiosk is in, 0 for the others",
+            labels=["state"],
+        )
+        for name in CALL_STATES:
+            state.add_metric([name], float(s.state == name))
+        yield state
+        yield GaugeMetricFamily(
+            "kiosk_uptime_seconds", "Seconds since the kiosk started", value=s.uptime_seconds
+        )
+        yield CounterMetricFamily("kiosk_joins", "Calls joined since start", value=s.joins)
+        yield CounterMetricFamily(
+            "kiosk_reconnects", "Signaling connections lost since start", value=s.reconnects
+        )
+        yield CounterMetricFamily(
+            "kiosk_resumes", "Calls resumed after a lost connection", value=s.resumes
+        )
+        if s.join_seconds is not None:
+            yield GaugeMetricFamily(
+                "kiosk_join_seconds",
+                "Last join: request to first remote frame on screen",
+                value=s.join_seconds,
+            )
+        yield GaugeMetricFamily(
+            "kiosk_participants", "Remote participants in the call", value=len(s.streams)
+        )
+        labels = ["connection", "participant"]
+        frames = CounterMetricFamily(
+            "kiosk_frames_received", "Video frames decoded per remote participant", labels=labels
+        )
+        fps = GaugeMetricFamily(
+            "kiosk_stream_fps", "Received video frames per second per participant", labels=labels
+        )
+        level = GaugeMetricFamily(
+            "kiosk_audio_level_dbfs",
+            "Audio level the room hears from each participant (dBFS)",
+            labels=labels,
+        )
+        speaking = GaugeMetricFamily(
+            "kiosk_speaking", "1 while the participant is speaking", labels=labels
+        )
+        for stream in s.streams:
+            key = [_label(stream.connection_id), _label(stream.participant or "Guest")]
+            frames.add_metric(key, float(stream.frames_received))
+            fps.add_metric(key, stream.fps)
+            if stream.level_dbfs is not None and math.isfinite(stream.level_dbfs):
+                level.add_metric(key, max(-120.0, min(0.0, stream.level_dbfs)))
+            speaking.add_metric(key, float(stream.speaking))
+        yield from (frames, fps, level, speaking)
+        for name, value in sorted(s.render.items()):
+            yield CounterMetricFamily(
+                f"kiosk_render_{name}",
+                f"Renderer: {name.replace('_', ' ')} since start",
+                value=value,
+            )
+        if s.fleet_connected is not None:
+            yield GaugeMetricFamily(
+                "kiosk_fleet_connected",
+                "1 while the fleet link is connected to the MQTT broker",
+                value=float(s.fleet_connected),
+            )
+
+
+class KioskMetrics:
+    """``KioskMetrics(sample).render()`` → the exposition text for ``/metrics``."""
+
+    def __init__(self, sample: Callable[[], KioskSample], *, process: bool = True) -> None:
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.registry.register(_KioskCollector(sample))
+        if process:
+            ProcessCollector(registry=self.registry)
+
+    def render(self) -> str:
+        return generate_latest(self.registry).decode("utf-8")
