@@ -3,24 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import aiomqtt
 import pytest
-from fleet_harness import USERS, Observer
+from fleet_harness import USERS, Observer, require_mosquitto
 
-from kiosk.testing.mosquitto import Mosquitto, find_mosquitto
+from kiosk.testing.mosquitto import Mosquitto
 
 
 @pytest.fixture
 def broker(tmp_path: Path) -> Iterator[Mosquitto]:
-    if find_mosquitto() is None:
-        reason = "mosquitto is not installed (Debian package mosquitto)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason)
-        pytest.skip(reason)
+    require_mosquitto()
     server = Mosquitto(tmp_path / "broker", USERS)
     server.start()
     try:

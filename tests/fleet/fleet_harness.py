@@ -5,11 +5,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 from typing import Any
 
 import aiomqtt
+import pytest
 
 from kiosk.fleet.settings import BrokerAddress, FleetSettings, RemoteControl
+from kiosk.testing.mosquitto import find_mosquitto
+
+
+def require_mosquitto() -> None:
+    """Skip (locally) or fail (CI=true) when Debian's mosquitto is not installed."""
+    if find_mosquitto() is None:
+        reason = "mosquitto is not installed (Debian package mosquitto)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(reason)
+        pytest.skip(reason)
+
 
 USERS = {"room-a": "pw-room-a-1", "room-b": "pw-room-b-2", "admin": "pw-admin-3"}
 

@@ -9,16 +9,18 @@ import asyncio
 import contextlib
 import struct
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 import aiomqtt
-from fleet_harness import USERS, Observer, as_json, fleet_settings
+from fleet_harness import USERS, Observer, as_json, fleet_settings, require_mosquitto
 
+from kiosk.devserver.tls import make_self_signed
 from kiosk.fleet.client import FleetClient, Phase
 from kiosk.fleet.commands import CommandName
 from kiosk.fleet.facts import ParticipantFacts
 from kiosk.fleet.fake import FakeKiosk
-from kiosk.fleet.settings import FleetSettings, RemoteControl
+from kiosk.fleet.settings import BrokerAddress, FleetSettings, RemoteControl
 from kiosk.testing.mosquitto import Mosquitto
 
 
@@ -213,3 +215,30 @@ async def test_broker_restart_is_survived(broker: Mosquitto) -> None:
             assert state["state"] == "in_call"
             pump.cancel()
         assert link.last_error is None
+
+
+async def test_mqtts_with_a_ca_file(tmp_path: Path) -> None:
+    require_mosquitto()
+    cert = make_self_signed()
+    ca = tmp_path / "ca.pem"
+    ca.write_bytes(cert.cert_pem)
+    key = tmp_path / "key.pem"
+    key.write_bytes(cert.key_pem)
+    key.chmod(0o600)
+    server = Mosquitto(tmp_path / "tls-broker", USERS, tls=(str(ca), str(ca), str(key)))
+    server.start()
+    try:
+        tls = BrokerAddress("127.0.0.1", server.port, True)
+        # Without the CA the certificate is not trusted: one line, and the link keeps trying.
+        untrusted = fleet_settings(server.port, broker=tls)
+        async with running(untrusted, FakeKiosk()) as link:
+            await until(lambda: link.last_error is not None, what="an error line")
+            assert "certificate" in (link.last_error or "").lower()
+            assert "\n" not in (link.last_error or "")
+            assert link.phase != Phase.CONNECTED
+        trusted = fleet_settings(server.port, broker=tls, ca_file=str(ca))
+        async with running(trusted, FakeKiosk()) as link:
+            await until(lambda: link.phase == Phase.CONNECTED, what="connected over TLS")
+            assert link.status()["broker"] == f"mqtts://127.0.0.1:{server.port}"
+    finally:
+        server.stop()
