@@ -2,12 +2,44 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from importlib.metadata import entry_points
 from typing import Any
 
-__all__ = ["PI5_HINT", "describe_gpio_failure", "resolve_pin_factory"]
+__all__ = ["PI5_HINT", "describe_gpio_failure", "lgpio_hint", "resolve_pin_factory"]
 
-PI5_HINT = "on a Raspberry Pi 5 use pin_factory: lgpio (package python3-lgpio)"
+
+def lgpio_hint(prefix: str = sys.prefix, base_prefix: str = sys.base_prefix) -> str:
+    """Where lgpio comes from for *this* Python: the venv's pip, or Debian's python3-lgpio.
+
+    A virtualenv without system site packages never sees Debian's ``python3-lgpio``; there
+    lgpio must be installed into the venv (wheels exist for CPython 3.9–3.12; on 3.13 the
+    venv needs ``--system-site-packages`` and the Debian package instead).
+    """
+    if prefix != base_prefix and not _system_site_packages(prefix):
+        return (
+            f"on a Raspberry Pi 5 use pin_factory: lgpio, installed in this virtualenv "
+            f"({prefix}/bin/pip install 'lgpio==0.2.2.0'; on Python 3.13 re-run install.sh, "
+            "which uses Debian's python3-lgpio)"
+        )
+    return "on a Raspberry Pi 5 use pin_factory: lgpio (sudo apt-get install python3-lgpio)"
+
+
+def _system_site_packages(prefix: str) -> bool:
+    try:
+        with open(os.path.join(prefix, "pyvenv.cfg"), encoding="utf-8") as handle:
+            text = handle.read(16 * 1024)
+    except OSError:
+        return False
+    for line in text.splitlines():
+        key, _, value = line.partition("=")
+        if key.strip() == "include-system-site-packages":
+            return value.strip().lower() == "true"
+    return False
+
+
+PI5_HINT = lgpio_hint()
 
 
 def resolve_pin_factory(pin_factory: str | Any | None) -> Any:

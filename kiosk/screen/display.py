@@ -16,6 +16,7 @@ from typing import Literal
 import pygame
 
 from kiosk.errors import DisplayError
+from kiosk.screen.kmsdrm import missing_libraries_hint
 
 DisplayDriver = Literal["auto", "kmsdrm", "x11", "wayland", "dummy"]
 DISPLAY_DRIVERS: tuple[DisplayDriver, ...] = ("auto", "kmsdrm", "x11", "wayland", "dummy")
@@ -111,6 +112,8 @@ class Display:
             pygame.display.set_caption(self.settings.title)
         except pygame.error as exc:
             pygame.display.quit()
+            if shown in ("kmsdrm", "auto"):
+                hint = missing_libraries_hint() or hint
             raise DisplayError(f"display driver '{shown}' unavailable: {exc}; {hint}") from exc
         self._surface = surface
         with contextlib.suppress(pygame.error):  # no mouse on this driver
