@@ -1,13 +1,16 @@
 """The kiosk's side of the fleet link: the ``mqtt:`` config mapped onto
-:class:`~kiosk.fleet.settings.FleetSettings` (once, at start)."""
+:class:`~kiosk.fleet.settings.FleetSettings` (once, at start), and the /status facts mapped onto
+the fleet's :class:`~kiosk.fleet.facts.Facts`."""
 
 from __future__ import annotations
 
 import logging
 import os
 from collections.abc import Mapping
+from typing import Any
 
 from kiosk.config import KioskConfig, resolve_mqtt_password
+from kiosk.fleet.facts import Facts, ParticipantFacts
 from kiosk.fleet.settings import (
     FleetSettings,
     RemoteControl,
@@ -15,7 +18,7 @@ from kiosk.fleet.settings import (
     parse_broker_url,
 )
 
-__all__ = ["fleet_settings_from_config"]
+__all__ = ["facts_from_status", "fleet_settings_from_config"]
 
 log = logging.getLogger(__name__)
 
@@ -56,4 +59,40 @@ def fleet_settings_from_config(
         ),
         state_interval=mqtt.state_interval_seconds,
         keepalive=mqtt.keepalive_seconds,
+    )
+
+
+def _float_or_none(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
+
+
+def facts_from_status(status: Mapping[str, Any]) -> Facts:
+    """The fleet's :class:`~kiosk.fleet.facts.Facts` from the /status dict: one owner of the
+    facts, so a console and /status never disagree. Missing keys read as "not known"."""
+    participants = tuple(
+        ParticipantFacts(
+            name=str(p.get("name") or "Guest"),
+            level_dbfs=_float_or_none(p.get("audio_level_dbfs")),
+            speaking=bool(p.get("speaking", False)),
+        )
+        for p in status.get("participants") or ()
+        if isinstance(p, Mapping)
+    )
+    muted = status.get("muted") or {}
+    reachable = status.get("server_reachable")
+    rss = status.get("rss_bytes")
+    return Facts(
+        call_state=str(status.get("state", "idle")),
+        session=str(status.get("session_id", "")),
+        participants=participants,
+        mic_muted=bool(muted.get("audio", False)),
+        camera_off=bool(muted.get("video", False)),
+        server_reachable=reachable if isinstance(reachable, bool) else None,
+        last_error=str(status["last_error"]) if status.get("last_error") else None,
+        display=str(status.get("display", "on")),
+        uptime_seconds=_float_or_none(status.get("uptime_seconds")) or 0.0,
+        rss_bytes=rss if isinstance(rss, int) and not isinstance(rss, bool) else None,
+        problems=tuple(str(p) for p in status.get("media_problems") or ()),
     )

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from kiosk.app.fleet import fleet_settings_from_config
+from kiosk.app.fleet import facts_from_status, fleet_settings_from_config
 from kiosk.config import parse_config
 from kiosk.errors import ConfigError
 from kiosk.fleet.settings import BrokerAddress
@@ -82,3 +82,36 @@ def test_bad_values_are_one_line_each(mqtt: str, line: str) -> None:
         parse_config(BASE + f"mqtt: {mqtt}\n")
     assert any(line in problem for problem in info.value.problems), info.value.problems
     assert not any("hunter22" in problem for problem in info.value.problems)
+
+
+def test_facts_come_from_the_status_dict() -> None:
+    status = {
+        "state": "in_call",
+        "session_id": "weekly-sync",
+        "participants": [
+            {"name": "Ana", "audio_level_dbfs": -21.5, "speaking": True},
+            {"name": None, "audio_level_dbfs": None, "speaking": False},
+        ],
+        "muted": {"audio": True, "video": False},
+        "server_reachable": True,
+        "last_error": None,
+        "media_problems": ["speaker: none"],
+        "display": "on",
+        "uptime_seconds": 12.5,
+        "rss_bytes": 4096,
+    }
+    facts = facts_from_status(status)
+    assert facts.call_state == "in_call" and facts.session == "weekly-sync"
+    assert [(p.name, p.level_dbfs, p.speaking) for p in facts.participants] == [
+        ("Ana", -21.5, True),
+        ("Guest", None, False),
+    ]
+    assert facts.mic_muted is True and facts.camera_off is False
+    assert facts.server_reachable is True and facts.problems == ("speaker: none",)
+    assert facts.uptime_seconds == 12.5 and facts.rss_bytes == 4096
+
+
+def test_facts_from_a_sparse_status_are_not_known_rather_than_wrong() -> None:
+    facts = facts_from_status({"state": "idle", "participants": "junk", "rss_bytes": True})
+    assert facts.call_state == "idle"
+    assert facts.server_reachable is None and facts.rss_bytes is None
