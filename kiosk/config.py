@@ -73,6 +73,7 @@ __all__ = [
     "parse_config",
     "resolve_mqtt_password",
     "resolve_secret",
+    "resolve_status_token",
 ]
 
 SECRET_ENV = "KIOSK_OPENVIDU_SECRET"
@@ -250,6 +251,12 @@ def _check_token(token: SecretStr) -> SecretStr:
     return token
 
 
+def _check_token_host(text: str) -> str:
+    if not _is_hostname(_bracket(text.strip("[]"))):
+        raise _problem(f"expected a host name or IP address, got {_describe(text)}")
+    return text
+
+
 def _check_secret(secret: SecretStr) -> SecretStr:
     if not secret.get_secret_value().strip():
         raise _problem("expected the OpenVidu secret, got an empty string")
@@ -332,6 +339,10 @@ class ServerConfig(_Section):
     verify_tls: bool = True
     ca_file: Annotated[str, AfterValidator(_check_nonblank_path)] | None = None
     websocket_host: str | None = None
+    allow_token_hosts: list[Annotated[str, AfterValidator(_check_token_host)]] = Field(
+        default_factory=list
+    )
+    allow_http_secret: bool = False
     timeout_seconds: Annotated[float, AfterValidator(_between(0, 120, lo_open=True, unit=" s"))] = (
         10.0
     )
@@ -371,7 +382,19 @@ class ServerConfig(_Section):
     def _websocket_host(cls, value: str | None) -> str | None:
         if value is None:
             return None
-        return _host_port(value, port_required=False, min_port=1, example="openvidu.local:4443")
+        scheme, sep, rest = value.partition("://")
+        if sep and scheme.lower() not in ("ws", "wss"):
+            raise _problem(
+                "expected [ws://|wss://]host[:port] such as wss://openvidu.local:4443, "
+                f"got {_describe(value)}"
+            )
+        _host_port(
+            rest.rstrip("/") if sep else value,
+            port_required=False,
+            min_port=1,
+            example="openvidu.local:4443 or wss://openvidu.local:4443",
+        )
+        return value
 
     @model_validator(mode="after")
     def _one_token_source(self) -> ServerConfig:
@@ -402,7 +425,8 @@ class ServerConfig(_Section):
         """``websocket_host`` split into (host, port or None); host keeps IPv6 brackets."""
         if self.websocket_host is None:
             return None
-        host, port = _split_host_port(self.websocket_host)
+        text = self.websocket_host.partition("://")[2].rstrip("/") or self.websocket_host
+        host, port = _split_host_port(text)
         return host, (int(port) if port else None)
 
 
@@ -549,6 +573,17 @@ def _check_listen(text: str) -> str:
 class StatusConfig(_Section):
     enabled: bool = True
     listen: Annotated[str, AfterValidator(_check_listen)] = "127.0.0.1:8787"
+    token_file: Annotated[str, AfterValidator(_check_nonblank_path)] | None = None
+    screenshots: bool = True
+    allowed_hosts: list[Annotated[str, AfterValidator(_check_token_host)]] = Field(
+        default_factory=list
+    )
+    max_connections: Annotated[int, AfterValidator(_between(1, 256))] = 16
+
+    @field_validator("token_file")
+    @classmethod
+    def _absolute_token_file(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return None if value is None else _resolve_path(value, info)
 
     @property
     def host(self) -> str:
@@ -1109,6 +1144,26 @@ def _device_warnings(config: KioskConfig) -> list[str]:
     return problems
 
 
+STATUS_CREDENTIAL_NAME = "status-token"
+
+
+def resolve_status_token(status: StatusConfig, env: Mapping[str, str] = os.environ) -> str | None:
+    """The status endpoint's bearer token: ``status.token_file``, else the systemd credential
+    ``status-token``; None when neither is there (no authentication). Registered as a secret."""
+    value: str | None = None
+    what = "a bearer token"
+    if status.token_file is not None:
+        value = _read_secret_file(status.token_file, "status.token_file", what)
+    elif env.get("CREDENTIALS_DIRECTORY"):
+        path = os.path.join(env["CREDENTIALS_DIRECTORY"], STATUS_CREDENTIAL_NAME)
+        if os.path.lexists(path):
+            value = _read_secret_file(path, f"systemd credential {STATUS_CREDENTIAL_NAME}", what)
+    if value is not None and len(value) < 16:
+        raise ConfigError([f"status token: expected at least 16 characters, got {len(value)}"])
+    register_secret(value)
+    return value
+
+
 def check_config(
     path: str | os.PathLike[str],
     *,
@@ -1129,6 +1184,8 @@ def check_config(
     try:
         config = load_config(source)
         problems = _resolve_like_run(config, os.environ if env is None else env, unit)
+        if config.status.token_file is not None:
+            resolve_status_token(config.status, env={})
     except _FileProblem as exc:
         return 2, [redact(f"{source}: {problem}") for problem in exc.problems]
     except ConfigError as exc:

@@ -138,9 +138,7 @@ class Throttle:
     occurrences were suppressed since the last pass (0 the first time).
     """
 
-    def __init__(
-        self, interval: float = 60.0, clock: Callable[[], float] = time.monotonic
-    ) -> None:
+    def __init__(self, interval: float = 60.0, clock: Callable[[], float] = time.monotonic) -> None:
         self.interval = interval
         self._clock = clock
         self._last: dict[Hashable, float] = {}

@@ -78,6 +78,10 @@ VALID: list[tuple[str, Any]] = [
     ("server.websocket_host", "openvidu.local:4443"),
     ("server.websocket_host", "[::1]:4443"),
     ("server.websocket_host", "10.0.0.2"),
+    ("server.websocket_host", "wss://openvidu.local:4443"),
+    ("server.websocket_host", "ws://[::1]:8080/"),
+    ("server.allow_token_hosts", ["media.example.org", "10.0.0.7", "::1"]),
+    ("server.allow_http_secret", True),
     ("server.timeout_seconds", 0.5),
     ("server.timeout_seconds", 120),
     ("session.id", "Room_1-a"),
@@ -136,6 +140,11 @@ VALID: list[tuple[str, Any]] = [
     ("status.listen", "0.0.0.0:0"),
     ("status.listen", "[::1]:8080"),
     ("status.listen", "localhost:65535"),
+    ("status.token_file", "/etc/kiosk/status-token"),
+    ("status.screenshots", False),
+    ("status.allowed_hosts", ["kiosk-lobby.example.org"]),
+    ("status.max_connections", 1),
+    ("status.max_connections", 256),
     ("logging.level", "DEBUG"),
     ("logging.format", "journald"),
     ("mqtt.enabled", False),
@@ -202,6 +211,10 @@ INVALID: list[tuple[str, Any, str, str]] = [
     ("server.websocket_host", "host:0", "server.websocket_host", "port 1–65535"),
     ("server.websocket_host", "a b", "server.websocket_host", "host or host:port"),
     ("server.websocket_host", "host:port", "server.websocket_host", "host or host:port"),
+    ("server.websocket_host", "https://h", "server.websocket_host", "[ws://|wss://]host"),
+    ("server.allow_token_hosts", ["a b"], "server.allow_token_hosts.0", "host name"),
+    ("server.allow_token_hosts", "h", "server.allow_token_hosts", "expected a list"),
+    ("server.allow_http_secret", "yes", "server.allow_http_secret", "true or false"),
     ("server.timeout_seconds", 0, "server.timeout_seconds", "more than 0 to 120"),
     ("server.timeout_seconds", 121, "server.timeout_seconds", "got 121"),
     ("server.timeout_seconds", "10", "server.timeout_seconds", "expected a number, got '10'"),
@@ -271,6 +284,10 @@ INVALID: list[tuple[str, Any, str, str]] = [
     ("status.listen", "127.0.0.1", "status.listen", "(no port)"),
     ("status.listen", "127.0.0.1:70000", "status.listen", "port 0–65535"),
     ("status.listen", 8787, "status.listen", "expected a string"),
+    ("status.token_file", "", "status.token_file", "expected a file path"),
+    ("status.screenshots", "no way", "status.screenshots", "true or false"),
+    ("status.allowed_hosts", ["http://x"], "status.allowed_hosts.0", "host name"),
+    ("status.max_connections", 0, "status.max_connections", "1 to 256"),
     ("logging.level", "info", "logging.level", "'DEBUG', 'INFO', 'WARNING' or 'ERROR'"),
     ("logging.level", "TRACE", "logging.level", "got 'TRACE'"),
     ("logging.format", "json", "logging.format", "'auto', 'journald' or 'plain'"),
@@ -399,6 +416,8 @@ def test_websocket_host_is_split() -> None:
     assert config.server.websocket_host_port == ("[::1]", 4443)
     config = parse_config(dump(with_value("server.websocket_host", "kiosk-server")))
     assert config.server.websocket_host_port == ("kiosk-server", None)
+    config = parse_config(dump(with_value("server.websocket_host", "ws://kiosk-server:80")))
+    assert config.server.websocket_host_port == ("kiosk-server", 80)
 
 
 def test_ca_file_must_be_a_readable_pem_file(tmp_path: Path) -> None:
@@ -933,3 +952,23 @@ def test_random_text_only_raises_config_error(text: str) -> None:
         parse_config(text)
     except ConfigError as exc:
         assert exc.problems and all("\n" not in p for p in exc.problems)
+
+
+def test_status_token_from_file_or_credential(tmp_path: Path) -> None:
+    from kiosk.config import resolve_status_token
+
+    token_file = tmp_path / "status-token"
+    token_file.write_text("  0123456789abcdef-status \n", encoding="utf-8")
+    status = parse_config(dump(with_value("status.token_file", str(token_file)))).status
+    assert resolve_status_token(status, env={}) == "0123456789abcdef-status"
+    creds = tmp_path / "creds"
+    creds.mkdir()
+    (creds / "status-token").write_text("from-the-credential-0123", encoding="utf-8")
+    plain = parse_config(dump(MINIMAL)).status
+    assert resolve_status_token(plain, env={"CREDENTIALS_DIRECTORY": str(creds)}) == (
+        "from-the-credential-0123"
+    )
+    assert resolve_status_token(plain, env={}) is None
+    token_file.write_text("short", encoding="utf-8")
+    with pytest.raises(ConfigError, match="at least 16"):
+        resolve_status_token(status, env={})

@@ -28,7 +28,7 @@ from kiosk.openvidu.events import (
 from kiosk.openvidu.jsonrpc import Notification, RpcCaller
 from kiosk.openvidu.model import Change, SessionModel
 from kiosk.openvidu.signaling import Signaling
-from kiosk.openvidu.urls import parse_token
+from kiosk.openvidu.urls import SignalingPolicy, parse_token
 from kiosk.redact import register_secret
 
 __all__ = [
@@ -142,6 +142,7 @@ class OpenViduClient:
         *,
         ssl_context: ssl.SSLContext | None,
         ws_host_override: str | None = None,
+        policy: SignalingPolicy | None = None,
         platform: str = "kiosk (Python aiortc; Linux)",
         sdk_version: str = "2.22.0",
         ping_interval: float = 5.0,
@@ -154,6 +155,7 @@ class OpenViduClient:
         self.display_name = display_name
         self.ssl_context = ssl_context
         self.ws_host_override = ws_host_override
+        self.policy = policy
         self.platform = platform
         self.sdk_version = sdk_version
         self.ping_interval = ping_interval
@@ -200,7 +202,7 @@ class OpenViduClient:
         if self._signaling is not None:
             raise SignalingError("joinRoom: this client already joined; leave first")
         register_secret(token)
-        info = parse_token(token, self.ws_host_override)
+        info = parse_token(token, self.ws_host_override, self.policy)
         signaling = Signaling(
             info.ws_url,
             ssl=self.ssl_context,

@@ -7,6 +7,7 @@ contains the secret or a token.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 import ssl
@@ -33,6 +34,7 @@ __all__ = [
     "FixedTokenProvider",
     "RestTokenProvider",
     "TokenProvider",
+    "check_secret_transport",
 ]
 
 log = logging.getLogger(__name__)
@@ -71,6 +73,32 @@ def _base(url: str, what: str) -> tuple[str, str]:
     port = port or (443 if parts.scheme == "https" else 80)
     shown = f"[{host}]" if ":" in host else host
     return url.strip().rstrip("/"), f"{shown}:{port}"
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower().rstrip(".") == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_secret_transport(url: str, allow_http: bool) -> None:
+    """Refuse to send the secret (HTTP Basic auth) in clear text to another machine.
+
+    ``http://`` is fine to this machine (a dev server); elsewhere only when ``allow_http``
+    (``server.allow_http_secret``) says the admin accepts it.
+    """
+    parts = urlsplit(url.strip())
+    host = parts.hostname or ""
+    if parts.scheme.lower() == "http" and not _is_loopback(host) and not allow_http:
+        raise ConfigError(
+            [
+                f"server.url: the OpenVidu secret would cross the network in clear text "
+                f"(http:// to {host!r}); use https://, or set server.allow_http_secret: true"
+            ]
+        )
 
 
 def _is_cert_error(exc: BaseException) -> bool:
@@ -215,8 +243,10 @@ class RestTokenProvider:
         ssl_context: ssl.SSLContext | None = None,
         timeout: float = 10.0,
         transport: httpx.AsyncBaseTransport | None = None,
+        allow_http_secret: bool = False,
     ) -> None:
         register_secret(secret)
+        check_secret_transport(base_url, allow_http_secret)
         if not session_id:
             raise ConfigError(["session id: must not be empty"])
         self.session_id = session_id

@@ -415,3 +415,14 @@ def test_missing_ca_file_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         make_ssl_context(True, str(tmp_path / "nope.pem"))
     assert "server.ca_file" in str(info.value)
+
+
+def test_secret_is_not_sent_in_clear_text_to_another_machine() -> None:
+    for url in ("http://openvidu.lan:4443", "http://192.168.1.10", "http://[2001:db8::1]:80"):
+        with pytest.raises(ConfigError) as info:
+            RestTokenProvider(url, SECRET, "KioskRoom")
+        assert "allow_http_secret" in info.value.problems[0]
+        assert SECRET not in info.value.problems[0]
+        RestTokenProvider(url, SECRET, "KioskRoom", allow_http_secret=True)  # the admin's choice
+    for url in ("http://127.0.0.1:4443", "http://localhost", "http://[::1]:1", "https://h.lan"):
+        RestTokenProvider(url, SECRET, "KioskRoom")
