@@ -31,6 +31,10 @@ from kiosk.openvidu.client import (
 from kiosk.openvidu.events import IceCandidateReceived
 from kiosk.openvidu.tls import make_ssl_context
 from kiosk.openvidu.tokens import AppServerTokenProvider, RestTokenProvider, TokenProvider
+from kiosk.openvidu.urls import SignalingPolicy
+from kiosk.secret_input import add_secret_arguments, secret_from_args
+
+SECRET_ENV = "KIOSK_OPENVIDU_SECRET"
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +70,8 @@ class BotOptions:
     insecure: bool = False
     ca_file: str | None = None
     websocket_host: str | None = None
+    allow_token_hosts: tuple[str, ...] = ()
+    allow_http_secret: bool = False
     width: int = 640
     height: int = 480
     fps: int = 30
@@ -129,6 +135,7 @@ class Bot:
             self.name,
             ssl_context=ssl_context,
             ws_host_override=o.websocket_host,
+            policy=SignalingPolicy(o.server, o.allow_token_hosts),
             platform="kiosk bot (Python aiortc)",
         )
         token = await self.tokens.get_token()
@@ -186,8 +193,16 @@ def token_provider(o: BotOptions) -> TokenProvider:
     if o.application_url:
         return AppServerTokenProvider(o.application_url, o.session, ssl_context=ssl_context)
     if not o.secret:
-        raise ConfigError(["bot: give --secret (or KIOSK_OPENVIDU_SECRET) or --application-url"])
-    return RestTokenProvider(o.server, o.secret, o.session, ssl_context=ssl_context)
+        raise ConfigError(
+            ["bot: give --secret-file (or KIOSK_OPENVIDU_SECRET) or --application-url"]
+        )
+    return RestTokenProvider(
+        o.server,
+        o.secret,
+        o.session,
+        ssl_context=ssl_context,
+        allow_http_secret=o.allow_http_secret,
+    )
 
 
 async def run_bots(
@@ -223,7 +238,7 @@ async def run_bots(
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--server", required=True, help="OpenVidu base URL, e.g. https://host:4443")
-    parser.add_argument("--secret", help="OpenVidu secret (or set KIOSK_OPENVIDU_SECRET)")
+    add_secret_arguments(parser, env_var=SECRET_ENV, what="the OpenVidu secret")
     parser.add_argument("--application-url", help="application server instead of the secret")
     parser.add_argument("--session", required=True, help="session id to join")
     parser.add_argument("--name", help="display name (numbered when --count > 1)")
@@ -231,7 +246,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--duration", type=float, help="seconds to stay (default: until Ctrl-C)")
     parser.add_argument("--insecure", action="store_true", help="accept any TLS certificate")
     parser.add_argument("--ca-file", help="CA bundle that signs the server's certificate")
-    parser.add_argument("--websocket-host", help="host[:port] override for the WebSocket URL")
+    parser.add_argument(
+        "--websocket-host", help="[ws[s]://]host[:port] override for the WebSocket URL"
+    )
+    parser.add_argument(
+        "--allow-token-host",
+        action="append",
+        default=[],
+        metavar="HOST",
+        help="a host tokens may send the call to besides --server's (repeatable)",
+    )
+    parser.add_argument(
+        "--allow-http-secret",
+        action="store_true",
+        help="send the secret over http:// to another machine (clear text)",
+    )
     parser.add_argument("--size", default="640x480", help="video size (default 640x480)")
     parser.add_argument("--fps", type=int, default=30)
     parser.add_argument(
@@ -243,8 +272,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main_from_args(args: argparse.Namespace) -> int:
-    import os
-
     setup_logging(args.log_level)
     if args.count < 1 or args.count > 64:
         raise ConfigError([f"--count: expected 1–64, got {args.count}"])
@@ -263,7 +290,7 @@ def main_from_args(args: argparse.Namespace) -> int:
     options = BotOptions(
         server=args.server,
         session=args.session,
-        secret=args.secret or os.environ.get("KIOSK_OPENVIDU_SECRET"),
+        secret=secret_from_args(args, env_var=SECRET_ENV),
         application_url=args.application_url,
         name=args.name,
         count=args.count,
@@ -271,6 +298,8 @@ def main_from_args(args: argparse.Namespace) -> int:
         insecure=args.insecure,
         ca_file=args.ca_file,
         websocket_host=args.websocket_host,
+        allow_token_hosts=tuple(args.allow_token_host),
+        allow_http_secret=args.allow_http_secret,
         width=width,
         height=height,
         fps=args.fps,

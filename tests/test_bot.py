@@ -8,6 +8,7 @@ import socket
 import sys
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
@@ -27,20 +28,27 @@ def _env() -> dict[str, str]:
     return env
 
 
-async def run_bot_cli(*args: str, limit: float = 60.0) -> tuple[int, str, str]:
-    """``kiosk bot ARGS`` in a subprocess; (exit code, stdout, stderr)."""
+async def run_bot_cli(
+    *args: str, limit: float = 60.0, secret: str | None = None, stdin: bytes | None = None
+) -> tuple[int, str, str]:
+    """``kiosk bot ARGS`` in a subprocess (``secret`` in its environment); (code, out, err)."""
+    env = _env()
+    env.pop("KIOSK_OPENVIDU_SECRET", None)
+    if secret is not None:
+        env["KIOSK_OPENVIDU_SECRET"] = secret
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "kiosk.cli",
         "bot",
         *args,
+        stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
-        env=_env(),
+        env=env,
     )
     try:
-        out, err = await asyncio.wait_for(proc.communicate(), limit)
+        out, err = await asyncio.wait_for(proc.communicate(stdin), limit)
     except TimeoutError:
         proc.kill()
         await proc.wait()
@@ -75,8 +83,8 @@ async def test_two_bots_join_publish_and_leave(server: DevServer) -> None:
             run_bot_cli(
                 "--server",
                 server.url,
-                "--secret",
-                SECRET,
+                "--secret-file",
+                "-",  # the secret from standard input, never on the command line
                 "--session",
                 ROOM,
                 "--loopback",
@@ -88,6 +96,7 @@ async def test_two_bots_join_publish_and_leave(server: DevServer) -> None:
                 "320x240",
                 "--fps",
                 "10",
+                stdin=SECRET.encode() + b"\n",
             )
         )
 
@@ -126,16 +135,15 @@ async def test_two_bots_join_publish_and_leave(server: DevServer) -> None:
         (["--size", "big"], "--size: expected WIDTHxHEIGHT, got 'big'"),
         (["--size", "0x480"], "--size: expected WIDTHxHEIGHT"),
         (["--fps", "0"], "--fps: expected 1–60, got 0"),
-        (["--no-secret"], "bot: give --secret (or KIOSK_OPENVIDU_SECRET) or --application-url"),
+        (["--no-secret"], "bot: give --secret-file (or KIOSK_OPENVIDU_SECRET) or --application"),
     ],
 )
 async def test_bad_arguments_give_one_line_and_exit_2(args: list[str], message: str) -> None:
     base = ["--server", "http://127.0.0.1:9", "--session", ROOM, "--duration", "1"]
-    if args == ["--no-secret"]:
+    secret = None if args == ["--no-secret"] else SECRET
+    if secret is None:
         args = []
-    else:
-        base += ["--secret", SECRET]
-    code, out, err = await run_bot_cli(*base, *args, limit=30)
+    code, out, err = await run_bot_cli(*base, *args, limit=30, secret=secret)
     assert code == 2, (out, err)
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(message), err
@@ -155,8 +163,6 @@ async def test_unreachable_server_reports_never_joined_and_exits_1() -> None:
     code, out, err = await run_bot_cli(
         "--server",
         url,
-        "--secret",
-        SECRET,
         "--session",
         ROOM,
         "--loopback",
@@ -165,6 +171,7 @@ async def test_unreachable_server_reports_never_joined_and_exits_1() -> None:
         "--duration",
         "2",
         limit=30,
+        secret=SECRET,
     )
     assert code == 1, (out, err)
     lines = [line for line in out.splitlines() if "never joined" in line]
@@ -172,3 +179,25 @@ async def test_unreachable_server_reports_never_joined_and_exits_1() -> None:
     for name, line in zip(("Alice", "Bob"), lines, strict=True):
         assert line.startswith(f"bot {name}: never joined: cannot connect to 127.0.0.1:"), line
     assert SECRET not in out + err
+
+
+async def test_a_secret_on_the_command_line_is_refused_without_echoing_it() -> None:
+    base = ["--server", "http://127.0.0.1:9", "--session", ROOM, "--duration", "1"]
+    code, out, err = await run_bot_cli(*base, "--secret", SECRET, limit=30)
+    assert code == 2, (out, err)
+    assert "--secret-file" in err and "ps" in err
+    assert SECRET not in out + err
+
+
+async def test_secret_file_and_clear_text_refusal(tmp_path: Path) -> None:
+    secret_file = tmp_path / "secret"
+    secret_file.write_text(SECRET + "\n", encoding="utf-8")
+    base = ["--session", ROOM, "--duration", "1", "--secret-file", str(secret_file)]
+    code, out, err = await run_bot_cli("--server", "http://openvidu.lan:4443", *base, limit=30)
+    assert code == 2 and "allow_http_secret" in err and SECRET not in out + err
+    empty = tmp_path / "empty"
+    empty.write_text("", encoding="utf-8")
+    code, out, err = await run_bot_cli(
+        "--server", "http://127.0.0.1:9", "--session", ROOM, "--secret-file", str(empty), limit=30
+    )
+    assert code == 2 and "is empty" in err

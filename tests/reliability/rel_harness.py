@@ -84,9 +84,12 @@ def _env() -> dict[str, str]:
 class Proc:
     """A ``python -m kiosk.cli ...`` child process, output to a log file, killed on exit."""
 
-    def __init__(self, args: list[str], log_path: Path) -> None:
+    def __init__(
+        self, args: list[str], log_path: Path, env: dict[str, str] | None = None
+    ) -> None:
         self.args = args
         self.log_path = log_path
+        self.env = env or {}
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -94,7 +97,7 @@ class Proc:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "kiosk.cli", *self.args],
             cwd=REPO,
-            env=_env(),
+            env={**_env(), **self.env},
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -176,8 +179,6 @@ class BotProc(Proc):
             url,
             "--session",
             session,
-            "--secret",
-            SECRET,
             "--count",
             str(count),
             "--loopback",
@@ -190,7 +191,7 @@ class BotProc(Proc):
         ]
         if name:
             args += ["--name", name]
-        super().__init__(args, log_path)
+        super().__init__(args, log_path, env={"KIOSK_OPENVIDU_SECRET": SECRET})
 
 
 # --- probes -----------------------------------------------------------------------------------
