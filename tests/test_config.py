@@ -25,6 +25,7 @@ from kiosk.config import (
     parse_config,
     resolve_secret,
 )
+from kiosk.config.messages import model_at
 from kiosk.errors import ConfigError
 
 REPO = Path(__file__).resolve().parent.parent
@@ -359,7 +360,7 @@ def test_the_example_file_is_valid_and_documents_every_key() -> None:
     def check(model: type[BaseModel], node: dict[str, Any], prefix: str) -> None:
         assert set(node) == set(model.model_fields), prefix
         for name in model.model_fields:
-            sub = cfg._model_at(tuple(f"{prefix}{name}".split(".")))
+            sub = model_at(tuple(f"{prefix}{name}".split(".")))
             if sub is not None and isinstance(node[name], dict):
                 check(sub, node[name], f"{prefix}{name}.")
 
