@@ -190,3 +190,16 @@ class FleetError(KioskError):
 
     Never about the call: the kiosk goes on as before and the link retries on its own.
     """
+
+
+# --- added by the room features (calendar) -------------------------------------------------
+
+
+class CalendarError(KioskError):
+    """A room calendar could not be read (unreachable, refused, too large, not iCalendar).
+
+    The message names the calendar by scheme and host only: a calendar URL may carry a secret
+    in its path (private ICS addresses), so the path is never shown.
+    """
+
+    retry_after_hint: RetryHint = "short"
