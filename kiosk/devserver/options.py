@@ -17,6 +17,10 @@ class DevServerOptions:
     host: str = "127.0.0.1"
     port: int = 4443
     secret: str = "MY_SECRET"
+    # Binding beyond loopback with the published default secret is refused unless this is set.
+    allow_default_secret: bool = False
+    # Browser origins allowed by CORS besides those on this machine (localhost, 127.0.0.1, ::1).
+    cors_origins: tuple[str, ...] = ()
     tls: bool = True
     public_url: str | None = None  # what goes into tokens; default derived from host:port
     media_server: Literal["kurento", "mediasoup"] = "kurento"

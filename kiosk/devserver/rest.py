@@ -9,12 +9,14 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
+import ipaddress
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
+from urllib.parse import urlsplit
 
 from aiohttp import web
 from aiohttp.typedefs import Middleware
@@ -29,7 +31,7 @@ from kiosk.devserver.state import (
     now_ms,
 )
 
-__all__ = ["PublicInfo", "add_routes", "cors_middleware", "make_auth_middleware"]
+__all__ = ["PublicInfo", "add_routes", "make_auth_middleware", "make_cors_middleware"]
 
 log = logging.getLogger("kiosk.devserver.rest")
 
@@ -76,32 +78,53 @@ def _empty(status: int) -> web.Response:
 # --- middlewares -----------------------------------------------------------------------------
 
 
-@web.middleware
-async def cors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """All origins, headers and methods allowed; pre-flights answered without auth (§1.1)."""
-    origin = request.headers.get("Origin")
-    if request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers:
-        response: web.StreamResponse = web.Response(status=200)
-    else:
-        try:
-            response = await handler(request)
-        except web.HTTPException as exc:
-            response = exc
-    if response.prepared:  # e.g. the WebSocket upgrade: headers are already on the wire
-        return response
-    if origin:
-        response.headers["Access-Control-Allow-Origin"] = origin
-        response.headers["Access-Control-Allow-Credentials"] = "true"
+def _loopback_origin(origin: str) -> bool:
+    try:
+        host = (urlsplit(origin).hostname or "").lower()
+    except ValueError:
+        return False
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def make_cors_middleware(allowed_origins: Collection[str] = ()) -> Middleware:
+    """CORS for browser apps on this machine (any port) and ``allowed_origins`` only.
+
+    What the browser tests and tutorials need: an app served from ``localhost``/``127.0.0.1``
+    calling the REST API with ``Authorization``. Other origins get no CORS headers, so a web page
+    elsewhere cannot read the API with a secret it guessed (``MY_SECRET``). Pre-flights are
+    answered without auth (§1.1); credentials (cookies) are never allowed.
+    """
+    extra = {o.rstrip("/").lower() for o in allowed_origins}
+
+    @web.middleware
+    async def cors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        origin = request.headers.get("Origin")
+        if request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers:
+            response: web.StreamResponse = web.Response(status=200)
+        else:
+            try:
+                response = await handler(request)
+            except web.HTTPException as exc:
+                response = exc
+        if response.prepared:  # e.g. the WebSocket upgrade: headers are already on the wire
+            return response
         response.headers["Vary"] = "Origin"
-    else:
-        response.headers["Access-Control-Allow-Origin"] = "*"
-    response.headers["Access-Control-Allow-Methods"] = "GET, POST, PUT, PATCH, DELETE, OPTIONS"
-    requested = request.headers.get("Access-Control-Request-Headers")
-    response.headers["Access-Control-Allow-Headers"] = (
-        requested or "Authorization, Content-Type, X-Requested-With"
-    )
-    response.headers["Access-Control-Max-Age"] = "3600"
-    return response
+        if origin is None or not (_loopback_origin(origin) or origin.lower() in extra):
+            return response
+        response.headers["Access-Control-Allow-Origin"] = origin
+        response.headers["Access-Control-Allow-Methods"] = "GET, POST, PUT, PATCH, DELETE, OPTIONS"
+        response.headers["Access-Control-Allow-Headers"] = (
+            "Authorization, Content-Type, X-Requested-With"
+        )
+        response.headers["Access-Control-Max-Age"] = "3600"
+        return response
+
+    return cors_middleware
 
 
 def make_auth_middleware(secret: str) -> Middleware:

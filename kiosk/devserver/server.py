@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import ipaddress
 import logging
 import signal
 import sys
@@ -18,13 +19,15 @@ from aiohttp import web
 
 from kiosk.devserver.media_api import MediaBackend, NoMediaBackend
 from kiosk.devserver.options import DevServerOptions
-from kiosk.devserver.rest import PublicInfo, add_routes, cors_middleware, make_auth_middleware
+from kiosk.devserver.rest import PublicInfo, add_routes, make_auth_middleware, make_cors_middleware
 from kiosk.devserver.rpc import RpcHub
 from kiosk.devserver.state import ServerState
 from kiosk.devserver.tls import SelfSignedCertificate, make_self_signed, server_ssl_context
 from kiosk.errors import KioskError
+from kiosk.logsetup import install_loop_exception_handler, setup_logging
 from kiosk.media import jitter
 from kiosk.redact import register_secret
+from kiosk.secret_input import add_secret_arguments, secret_from_args
 
 __all__ = [
     "DevServer",
@@ -48,10 +51,28 @@ def _display_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
+DEFAULT_SECRET = "MY_SECRET"
+SECRET_ENV = "OPENVIDU_SECRET"
+
+
+def _loopback_bind(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def _ws_base(public_url: str) -> str:
     parts = urlsplit(public_url)
     scheme = "ws" if parts.scheme == "http" else "wss"
     return f"{scheme}://{parts.netloc}"
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 class DevServer:
@@ -86,6 +107,16 @@ class DevServer:
         if self._runner is not None:
             return
         opts = self.options
+        if (
+            opts.secret == DEFAULT_SECRET
+            and not _loopback_bind(opts.host)
+            and not opts.allow_default_secret
+        ):
+            raise DevServerError(
+                f"refusing to listen on {opts.host} with the published default secret "
+                f"{DEFAULT_SECRET}: anyone on the network could create sessions and join them; "
+                f"give a secret (--secret-file or ${SECRET_ENV}) or --allow-default-secret"
+            )
         register_secret(opts.secret)
         # The dev server's own receivers release video frames on the RTP marker bit, like the
         # kiosk: one fewer jitter-buffer wait on the path (Chromium included).
@@ -100,7 +131,10 @@ class DevServer:
         if opts.tls:
             self.certificate = make_self_signed([opts.host])
             ssl_ctx = server_ssl_context(self.certificate)
-        app = web.Application(middlewares=[cors_middleware, make_auth_middleware(opts.secret)])
+        cors = make_cors_middleware(
+            [*opts.cors_origins, *([_origin(opts.public_url)] if opts.public_url else [])]
+        )
+        app = web.Application(middlewares=[cors, make_auth_middleware(opts.secret)])
         app.router.add_get("/openvidu", self.hub.handle_ws)
         add_routes(app, state=self.state, room=self.hub.room, options=opts, public=self._public)
         runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
@@ -141,6 +175,7 @@ async def run_devserver(
     media: MediaBackend | None = None,
 ) -> int:
     """Run until ``stop`` is set or Ctrl-C/SIGTERM; print the base URL (never a token)."""
+    install_loop_exception_handler()
     stop = stop or asyncio.Event()
     server = DevServer(options, media=media)
     try:
@@ -155,9 +190,9 @@ async def run_devserver(
             loop.add_signal_handler(sig, stop.set)
             installed.append(sig)
     secret_hint = (
-        "MY_SECRET (the default)"
-        if options.secret == "MY_SECRET"
-        else "the value given with --secret"
+        f"{DEFAULT_SECRET} (the default)"
+        if options.secret == DEFAULT_SECRET
+        else f"the one from --secret-file or ${SECRET_ENV}"
     )
     print(f"kiosk devserver: listening on {server.url}", flush=True)
     print(f"  tokens point at {server.public_url}", flush=True)
@@ -184,8 +219,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``kiosk devserver``."""
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=4443, help="port to bind (default 4443)")
+    add_secret_arguments(
+        parser, env_var=SECRET_ENV, what=f"the OPENVIDU_SECRET for REST (default {DEFAULT_SECRET})"
+    )
     parser.add_argument(
-        "--secret", default="MY_SECRET", help="OPENVIDU_SECRET for REST (default MY_SECRET)"
+        "--allow-default-secret",
+        action="store_true",
+        help=f"listen beyond this machine with the default secret {DEFAULT_SECRET} anyway",
+    )
+    parser.add_argument(
+        "--cors-origin",
+        action="append",
+        default=[],
+        metavar="ORIGIN",
+        help="a browser origin (scheme://host[:port]) allowed to call the REST API besides "
+        "this machine's (repeatable)",
     )
     parser.add_argument(
         "--no-tls", dest="tls", action="store_false", help="plain HTTP/WS instead of HTTPS/WSS"
@@ -214,10 +262,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main_from_args(args: argparse.Namespace) -> int:
     """Entry point used by ``kiosk devserver``."""
+    setup_logging("INFO")
     options = DevServerOptions(
         host=args.host,
         port=args.port,
-        secret=args.secret,
+        secret=secret_from_args(args, env_var=SECRET_ENV) or DEFAULT_SECRET,
+        allow_default_secret=args.allow_default_secret,
+        cors_origins=tuple(args.cors_origin),
         tls=args.tls,
         public_url=args.public_url,
         media_server=args.media_server,

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 __all__ = ["SelfSignedCertificate", "make_self_signed", "server_ssl_context"]
 
@@ -29,7 +29,8 @@ class SelfSignedCertificate:
 
 
 def make_self_signed(hosts: list[str] | None = None) -> SelfSignedCertificate:
-    """An EC P-256 certificate valid for a week, SAN ``127.0.0.1``, ``localhost`` and ``hosts``."""
+    """An EC P-256 leaf certificate (CA:false, serverAuth) valid for a week, self-signed, for
+    SAN ``127.0.0.1``, ``localhost`` and ``hosts``."""
     names = ["127.0.0.1", "localhost", *(hosts or [])]
     sans: list[x509.GeneralName] = []
     seen: set[str] = set()
@@ -53,7 +54,24 @@ def make_self_signed(hosts: list[str] | None = None) -> SelfSignedCertificate:
         .not_valid_before(now - datetime.timedelta(minutes=5))
         .not_valid_after(now + datetime.timedelta(days=7))
         .add_extension(x509.SubjectAlternativeName(sans), critical=False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        # A leaf, not a CA: trusting it (a browser exception, a ca_file) vouches for this one
+        # server only, never for certificates it could sign.
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=False,
+                crl_sign=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
         .sign(key, hashes.SHA256())
     )
     return SelfSignedCertificate(

@@ -41,6 +41,26 @@ async def test_cors_preflight_with_authorization_is_allowed(dev: Harness) -> Non
     assert "POST" in r.headers["Access-Control-Allow-Methods"]
     r = await dev.http.get(f"{API}/sessions", headers={"Origin": "http://localhost:4200"})
     assert r.headers["Access-Control-Allow-Origin"] == "http://localhost:4200"
+    assert "Access-Control-Allow-Credentials" not in r.headers
+
+
+async def test_cors_is_not_granted_to_pages_elsewhere(dev: Harness) -> None:
+    for origin in ("https://evil.example", "http://192.168.1.9:8080", "null"):
+        async with httpx.AsyncClient(base_url=dev.server.url) as anon:
+            r = await anon.options(
+                f"{API}/sessions",
+                headers={
+                    "Origin": origin,
+                    "Access-Control-Request-Method": "POST",
+                    "Access-Control-Request-Headers": "authorization",
+                },
+            )
+        assert "Access-Control-Allow-Origin" not in r.headers, origin
+        r = await dev.http.get(f"{API}/sessions", headers={"Origin": origin})
+        assert "Access-Control-Allow-Origin" not in r.headers, origin
+    for origin in ("http://127.0.0.1:5173", "https://[::1]:4200"):
+        r = await dev.http.get(f"{API}/sessions", headers={"Origin": origin})
+        assert r.headers["Access-Control-Allow-Origin"] == origin
 
 
 async def test_create_session_shapes_and_409_on_duplicate(dev: Harness) -> None:

@@ -5,16 +5,25 @@ from __future__ import annotations
 import argparse
 import asyncio
 import glob
+import io
 import os
 import socket
 import ssl
 import tempfile
+from pathlib import Path
 
 import httpx
 import pytest
 from ds_harness import SECRET, join_params, running
 
-from kiosk.devserver.server import DevServerOptions, add_arguments, run_devserver
+from kiosk.devserver.server import (
+    DevServer,
+    DevServerError,
+    DevServerOptions,
+    add_arguments,
+    run_devserver,
+)
+from kiosk.secret_input import secret_from_args
 
 
 async def test_https_and_wss_work_with_the_self_signed_certificate() -> None:
@@ -49,21 +58,73 @@ async def test_public_url_goes_into_tokens_and_config() -> None:
         assert r.text == "https://kiosk.example:4443/"
 
 
-def test_cli_arguments() -> None:
+def test_cli_arguments(tmp_path: Path) -> None:
     parser = argparse.ArgumentParser()
     add_arguments(parser)
     args = parser.parse_args([])
-    assert (args.host, args.port, args.secret, args.tls) == ("127.0.0.1", 4443, "MY_SECRET", True)
+    assert (args.host, args.port, args.secret_file, args.tls) == ("127.0.0.1", 4443, None, True)
     assert args.media_server == "kurento" and args.public_url is None
+    secret_file = tmp_path / "secret"
+    secret_file.write_text("S3cr3tValue\n", encoding="utf-8")
     args = parser.parse_args(
-        ["--port", "0", "--no-tls", "--secret", "S3cr3tValue", "--media-server", "mediasoup"]
+        [
+            "--port",
+            "0",
+            "--no-tls",
+            "--secret-file",
+            str(secret_file),
+            "--media-server",
+            "mediasoup",
+        ]
     )
-    assert (args.port, args.tls, args.secret, args.media_server) == (
-        0,
-        False,
-        "S3cr3tValue",
-        "mediasoup",
+    assert (args.port, args.tls, args.media_server) == (0, False, "mediasoup")
+    assert secret_from_args(args, env_var="OPENVIDU_SECRET", env={}) == "S3cr3tValue"
+    env_args = parser.parse_args([])
+    assert (
+        secret_from_args(env_args, env_var="OPENVIDU_SECRET", env={"OPENVIDU_SECRET": "E"}) == "E"
     )
+    stdin_args = parser.parse_args(["--secret-file", "-"])
+    assert secret_from_args(stdin_args, env_var="X", stdin=io.StringIO("From-Stdin\n")) == (
+        "From-Stdin"
+    )
+
+
+def test_secret_on_the_command_line_is_refused_without_echo(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    parser = argparse.ArgumentParser(prog="kiosk devserver")
+    add_arguments(parser)
+    with pytest.raises(SystemExit) as info:
+        parser.parse_args(["--secret", "Typed-In-Clear-1234"])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert "--secret-file" in err and "Typed-In-Clear-1234" not in err
+
+
+async def test_default_secret_beyond_loopback_is_refused_before_binding() -> None:
+    for host in ("0.0.0.0", "192.168.1.20", "::"):
+        server = DevServer(DevServerOptions(host=host, port=0, tls=False))
+        with pytest.raises(DevServerError, match="--allow-default-secret"):
+            await server.start()
+        assert server.port == 0  # nothing was bound
+    loopback = DevServer(DevServerOptions(host="127.0.0.1", port=0, tls=False))
+    await loopback.start()  # the default secret is fine on this machine
+    await loopback.stop()
+
+
+async def test_certificate_is_a_server_leaf_not_a_ca() -> None:
+    from cryptography import x509
+    from cryptography.x509.oid import ExtendedKeyUsageOID
+
+    async with running(tls=True) as dev:
+        assert dev.server.certificate is not None
+        cert = x509.load_pem_x509_certificate(dev.server.certificate.cert_pem)
+    constraints = cert.extensions.get_extension_for_class(x509.BasicConstraints).value
+    assert constraints.ca is False
+    usage = cert.extensions.get_extension_for_class(x509.KeyUsage).value
+    assert usage.key_cert_sign is False and usage.digital_signature is True
+    eku = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    assert list(eku) == [ExtendedKeyUsageOID.SERVER_AUTH]
 
 
 async def test_run_devserver_prints_url_without_secret_and_exits_0(
