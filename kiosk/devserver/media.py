@@ -29,7 +29,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -137,6 +137,19 @@ class AiortcMediaBackend:
         except Exception as exc:  # aiortc raises ValueError, InvalidStateError, …
             raise MediaError(f"{what}: {type(exc).__name__}: {exc}") from exc
 
+    async def _local_sdp(
+        self, endpoint: _Endpoint, what: str, create: Awaitable[RTCSessionDescription], gone: str
+    ) -> str:
+        """Create (``create``: the pending createOffer/createAnswer) and set the local description;
+        fail if the endpoint was closed meanwhile (``gone`` says why)."""
+        pc = endpoint.pc
+        description = await self._bounded(what, create)
+        await self._bounded(what, pc.setLocalDescription(description))
+        if endpoint.closed:
+            raise MediaError(f"{what}: {gone}")
+        sdp: str = pc.localDescription.sdp
+        return sdp
+
     def _emit_candidates(self, endpoint: _Endpoint, sdp: str) -> None:
         sections = mlines(sdp)
         for candidate in local_candidates(sdp):
@@ -240,11 +253,9 @@ class AiortcMediaBackend:
             await self._bounded(what, pc.setRemoteDescription(offer))
             self._tap_publisher(publication, has_audio, has_video)
             await self._remote_set(endpoint, (connection_id, connection_id))
-            answer = await self._bounded(what, pc.createAnswer())
-            await self._bounded(what, pc.setLocalDescription(answer))
-            if endpoint.closed:
-                raise MediaError(f"{what}: unpublished while negotiating")
-            local = pc.localDescription.sdp
+            local = await self._local_sdp(
+                endpoint, what, pc.createAnswer(), "unpublished while negotiating"
+            )
         except BaseException:
             await self._drop_publication(publication)
             raise
@@ -326,11 +337,9 @@ class AiortcMediaBackend:
                 if any(t.kind == kind for t in pc.getTransceivers()):
                     hook_keyframes(pc.addTrack(relay.attach()), relay)
             await self._remote_set(endpoint, (subscriber_id, publication.connection_id))
-            answer = await self._bounded(what, pc.createAnswer())
-            await self._bounded(what, pc.setLocalDescription(answer))
-            if endpoint.closed:
-                raise MediaError(f"{what}: stream ended while negotiating")
-            local = pc.localDescription.sdp
+            local = await self._local_sdp(
+                endpoint, what, pc.createAnswer(), "stream ended while negotiating"
+            )
             if "video" in publication.relays and first_video_codec(local) not in (None, "VP8"):
                 raise MediaError(f"{what}: the offer does not accept VP8 video")
         except BaseException:
@@ -360,11 +369,9 @@ class AiortcMediaBackend:
                     if c.mimeType.lower() in (preferred.lower(), f"{kind}/rtx")
                 ]
                 transceiver.setCodecPreferences(codecs)
-            offer = await self._bounded(what, pc.createOffer())
-            await self._bounded(what, pc.setLocalDescription(offer))
-            if endpoint.closed:
-                raise MediaError(f"{what}: stream ended while negotiating")
-            local = pc.localDescription.sdp
+            local = await self._local_sdp(
+                endpoint, what, pc.createOffer(), "stream ended while negotiating"
+            )
         except BaseException:
             await self._abort_subscriber(publication, endpoint)
             raise

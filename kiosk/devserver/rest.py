@@ -346,13 +346,19 @@ async def delete_stream(request: web.Request) -> web.StreamResponse:
     return _empty(204)
 
 
-async def post_signal(request: web.Request) -> web.StreamResponse:
-    state = request.app[_STATE]
+async def _body_naming_a_session(request: web.Request) -> tuple[dict[str, Any], str]:
+    """A required JSON body with a mandatory ``session`` member: (body, session id)."""
     body = await _json_body(request, required=True)
     assert body is not None
     session_id = _opt(body, "session", str, "a string")
     if not session_id:
         raise _BadRequest("Parameter 'session' is mandatory")
+    return body, session_id
+
+
+async def post_signal(request: web.Request) -> web.StreamResponse:
+    state = request.app[_STATE]
+    body, session_id = await _body_naming_a_session(request)
     to = body.get("to")
     if to is not None and not isinstance(to, list):
         raise _BadRequest("Type error in some parameter: 'to' must be an array")
@@ -381,11 +387,7 @@ async def post_signal(request: web.Request) -> web.StreamResponse:
 async def post_token(request: web.Request) -> web.StreamResponse:
     """Deprecated ``POST /openvidu/api/tokens`` (§1.6)."""
     state = request.app[_STATE]
-    body = await _json_body(request, required=True)
-    assert body is not None
-    session_id = _opt(body, "session", str, "a string")
-    if not session_id:
-        raise _BadRequest("Parameter 'session' is mandatory")
+    body, session_id = await _body_naming_a_session(request)
     args = _parse_connection_body({k: v for k, v in body.items() if k != "session"})
     if session_id not in state.sessions:
         return _error(request, 404, f"Session {session_id} not found")

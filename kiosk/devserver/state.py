@@ -1,6 +1,6 @@
 """Pure state of the dev server: sessions, connections, tokens, streams and their ids (§1, §6).
 
-No I/O here. ``rest.py`` and ``rpc.py`` change this state and then do the network side
+No I/O here. ``rest.py`` and ``rpc/`` change this state and then do the network side
 (notifications, media) themselves. JSON shapes for REST (§1.3, §1.4) and for the JSON-RPC stream
 objects (§5.2) are produced here so that both sides agree.
 """
