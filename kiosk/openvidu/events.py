@@ -27,6 +27,8 @@ __all__ = [
     "StreamInfo",
     "StreamPropertyChanged",
     "UnknownNotification",
+    "bounded_metadata",
+    "cut_text",
     "decode_property_value",
     "parse_notification",
     "parse_stream",
@@ -36,6 +38,59 @@ __all__ = [
 
 class _BadShape(Exception):
     pass
+
+
+# --- hard limits on what a server or another participant can make us keep ------------------
+# Cut here, where the text enters, so the screen, the log and the model only ever see the cut
+# text (docs/reliability.md, "Limits").
+
+MAX_NAME_CHARS = 64  # a participant's display name (clientData), drawn, logged and kept
+MAX_METADATA_CHARS = 2048  # a connection's whole data string; longer ones keep only the name
+MAX_METADATA_PARSE_CHARS = 1_000_000  # longer client data is not even parsed for its name
+MAX_SIGNAL_CHARS = 1000  # the data of a signal (chat text)
+MAX_TEXT_CHARS = 200  # reasons, signal types, recording names, media error texts
+MAX_ID_CHARS = 256  # connection/stream ids and ICE candidate lines: longer is a bad shape
+ELLIPSIS = "…"
+
+
+def cut_text(text: str, limit: int) -> str:
+    """``text`` if it is at most ``limit`` characters, else its start and an ellipsis (total
+    ``limit``)."""
+    if len(text) <= limit:
+        return text
+    return text[: max(0, limit - 1)] + ELLIPSIS
+
+
+def _client_name(client: str) -> str | None:
+    """``clientData`` of the client part of a connection's data string, if it is one (§6.3)."""
+    if len(client) > MAX_METADATA_PARSE_CHARS or not client.startswith("{"):
+        return None
+    try:
+        parsed: Any = json.loads(client)
+    except (ValueError, RecursionError):
+        return None
+    name = parsed.get("clientData") if isinstance(parsed, dict) else None
+    return name if isinstance(name, str) else None
+
+
+def bounded_metadata(metadata: str) -> str:
+    """A connection's data string (``client%/%server``) no longer than ``MAX_METADATA_CHARS``.
+
+    Short ones are kept as they are. From a longer one only the name survives: the client part
+    becomes ``{"clientData": <name cut to MAX_NAME_CHARS>}`` (or the client text cut to that
+    length when it is not such an object) and the server part is cut.
+    """
+    if len(metadata) <= MAX_METADATA_CHARS:
+        return metadata
+    client, sep, server = metadata.partition("%/%")
+    name = _client_name(client)
+    if name is not None:
+        kept = json.dumps({"clientData": cut_text(name, MAX_NAME_CHARS)}, ensure_ascii=False)
+    else:
+        kept = cut_text(client, MAX_NAME_CHARS)
+    if sep:
+        kept += sep + cut_text(server, MAX_METADATA_CHARS - len(kept) - len(sep))
+    return kept
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,19 +202,23 @@ Event = (
 
 
 def _req_str(params: dict[str, Any], key: str) -> str:
+    """An id: a non-empty string of at most ``MAX_ID_CHARS``."""
     value = params.get(key)
-    if not isinstance(value, str) or not value:
+    if not isinstance(value, str) or not value or len(value) > MAX_ID_CHARS:
         raise _BadShape(key)
     return value
 
 
-def _opt_str(params: dict[str, Any], key: str, default: str = "") -> str:
+def _opt_str(
+    params: dict[str, Any], key: str, default: str = "", *, limit: int = MAX_TEXT_CHARS
+) -> str:
+    """An optional text, cut to ``limit`` characters."""
     value = params.get(key)
     if value is None:
         return default
     if not isinstance(value, str):
         raise _BadShape(key)
-    return value
+    return cut_text(value, limit)
 
 
 def _opt_int(params: dict[str, Any], key: str, default: int = 0) -> int:
@@ -229,7 +288,9 @@ def parse_stream(obj: Any) -> StreamInfo | None:
             has_video=has_video,
             audio_active=_opt_bool(obj, "audioActive", has_audio),
             video_active=_opt_bool(obj, "videoActive", has_video),
-            type_of_video=type_of_video if isinstance(type_of_video, str) else None,
+            type_of_video=cut_text(type_of_video, MAX_TEXT_CHARS)
+            if isinstance(type_of_video, str)
+            else None,
             frame_rate=frame_rate,
             video_dimensions=parse_video_dimensions(obj.get("videoDimensions")),
         )
@@ -271,7 +332,7 @@ def _parse(method: str, p: dict[str, Any]) -> Event:
         return ParticipantJoined(
             connection_id=_req_str(p, "id"),
             created_at=_opt_int(p, "createdAt"),
-            metadata=_opt_str(p, "metadata"),
+            metadata=bounded_metadata(_opt_str(p, "metadata", limit=MAX_METADATA_PARSE_CHARS)),
         )
     if method == "participantPublished":
         streams = p.get("streams")
@@ -296,7 +357,7 @@ def _parse(method: str, p: dict[str, Any]) -> Event:
             raise _BadShape("newValue") from exc
         return StreamPropertyChanged(
             connection_id=_req_str(p, "connectionId"),
-            stream_id=_opt_str(p, "streamId"),
+            stream_id=_opt_str(p, "streamId", limit=MAX_ID_CHARS),
             property=prop,
             new_value=value,
             reason=_opt_str(p, "reason"),
@@ -305,11 +366,11 @@ def _parse(method: str, p: dict[str, Any]) -> Event:
         full_type = _opt_str(p, "type", "signal")
         short = full_type[len("signal:") :] if full_type.startswith("signal:") else full_type
         sender = p.get("from")
-        if sender is not None and not isinstance(sender, str):
+        if sender is not None and (not isinstance(sender, str) or len(sender) > MAX_ID_CHARS):
             raise _BadShape("from")
         return SignalReceived(
             type=short,
-            data=_opt_str(p, "data"),
+            data=_opt_str(p, "data", limit=MAX_SIGNAL_CHARS),
             from_connection_id=sender or None,
             full_type=full_type,
         )
@@ -318,7 +379,7 @@ def _parse(method: str, p: dict[str, Any]) -> Event:
         return IceCandidateReceived(
             sender_connection_id=_req_str(p, "senderConnectionId"),
             endpoint_name=_opt_str(p, "endpointName"),
-            candidate=_opt_str(p, "candidate"),
+            candidate=_opt_str(p, "candidate", limit=MAX_ID_CHARS * 4),
             sdp_mid=_opt_str(p, "sdpMid") if p.get("sdpMid") is not None else None,
             sdp_mline_index=_opt_int(p, "sdpMLineIndex") if index is not None else None,
         )

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from kiosk.openvidu.events import (
+    MAX_NAME_CHARS,
     Event,
     ParticipantEvicted,
     ParticipantJoined,
@@ -20,6 +21,8 @@ from kiosk.openvidu.events import (
     ParticipantUnpublished,
     StreamInfo,
     StreamPropertyChanged,
+    bounded_metadata,
+    cut_text,
     parse_stream,
 )
 
@@ -58,6 +61,7 @@ def display_name_from_metadata(metadata: str) -> str:
 
     Split on the first ``%/%`` and take the client part; if it is a JSON object whose
     ``clientData`` is a string, that string; otherwise the raw client text (``""`` if none).
+    Cut to ``MAX_NAME_CHARS`` (kiosk.openvidu.events).
     """
     if not isinstance(metadata, str):
         return ""
@@ -69,8 +73,8 @@ def display_name_from_metadata(metadata: str) -> str:
     if isinstance(parsed, dict):
         name = parsed.get("clientData")
         if isinstance(name, str):
-            return name
-    return client
+            return cut_text(name, MAX_NAME_CHARS)
+    return cut_text(client, MAX_NAME_CHARS)
 
 
 class SessionModel:
@@ -116,7 +120,7 @@ class SessionModel:
             if not isinstance(cid, str) or not cid or cid == self.own_connection_id:
                 continue
             meta = entry.get("metadata")
-            meta = meta if isinstance(meta, str) else ""
+            meta = bounded_metadata(meta) if isinstance(meta, str) else ""
             created = entry.get("createdAt")
             streams = entry.get("streams")
             stream = parse_stream(streams[0]) if isinstance(streams, list) and streams else None
