@@ -140,17 +140,41 @@ def printable(text: str) -> str:
     return "".join(out)
 
 
-class TextCache:
-    """Fonts by pixel size and rendered text surfaces (opaque: drawn on their background)."""
+MAX_RENDER_CHARS = 256  # the longest text ever handed to the font renderer (cut with "…")
+TEXT_CACHE_BYTES = 8 * 1024 * 1024  # rendered text surfaces kept, in bytes of pixels
 
-    def __init__(self, max_entries: int = 512) -> None:
+
+def _cut(text: str) -> str:
+    if len(text) <= MAX_RENDER_CHARS:
+        return text
+    return text[: MAX_RENDER_CHARS - 1] + "…"
+
+
+def surface_bytes(surf: pygame.Surface) -> int:
+    return surf.get_pitch() * surf.get_height()
+
+
+class TextCache:
+    """Fonts by pixel size and rendered text surfaces (opaque: drawn on their background).
+
+    The surface cache is bounded by the bytes of its pixels (``max_bytes``), least recently
+    used first out; a surface larger than the whole budget is returned but not kept. No text
+    longer than ``MAX_RENDER_CHARS`` reaches the font renderer, and ``fit`` measures sizes
+    without rendering, so the renderer never draws one text at many sizes.
+    """
+
+    def __init__(self, max_bytes: int = TEXT_CACHE_BYTES) -> None:
         self._fonts: dict[int, pygame.font.Font] = {}
         self._surfaces: OrderedDict[tuple[str, int, Color, Color | None], pygame.Surface] = (
             OrderedDict()
         )
-        self._max = max_entries
+        self.max_bytes = max_bytes
+        self.bytes = 0  # pixel bytes of the cached surfaces
         self._ratio: float | None = None
         self.renders = 0  # how many texts were actually rendered (cache misses)
+
+    def __len__(self) -> int:
+        return len(self._surfaces)
 
     def font(self, size: int) -> pygame.font.Font:
         """The default font whose rendered line is ``size`` pixels high.
@@ -170,7 +194,7 @@ class TextCache:
         return font
 
     def render(self, text: str, size: int, color: Color, bg: Color | None) -> pygame.Surface:
-        text = printable(text)
+        text = _cut(printable(text))
         key = (text, size, color, bg)
         surf = self._surfaces.get(key)
         if surf is not None:
@@ -181,9 +205,14 @@ class TextCache:
             font.render(text, True, color, bg) if bg is not None else font.render(text, True, color)
         )
         self.renders += 1
+        cost = surface_bytes(surf)
+        if cost > self.max_bytes:
+            return surf
         self._surfaces[key] = surf
-        if len(self._surfaces) > self._max:
-            self._surfaces.popitem(last=False)
+        self.bytes += cost
+        while self.bytes > self.max_bytes:
+            _, old = self._surfaces.popitem(last=False)
+            self.bytes -= surface_bytes(old)
         return surf
 
     def fit(
@@ -197,18 +226,19 @@ class TextCache:
         min_size: int | None = None,
     ) -> pygame.Surface:
         """Render ``text`` no wider than ``max_width``: shrink down to ``min_size``, then cut
-        the end with an ellipsis."""
-        text = printable(text)
+        the end with an ellipsis. Sizes are measured (``font.size``), only the result is
+        rendered."""
+        text = _cut(printable(text))
         max_width = max(1, max_width)
         smallest = max(8, min_size if min_size is not None else size)
         current = size
         while True:
-            surf = self.render(text, current, color, bg)
-            if surf.get_width() <= max_width or current <= smallest:
+            width = self.font(current).size(text)[0]
+            if width <= max_width or current <= smallest:
                 break
             current = max(smallest, int(current * 0.9))
-        if surf.get_width() <= max_width:
-            return surf
+        if width <= max_width:
+            return self.render(text, current, color, bg)
         font = self.font(current)
         lo, hi = 0, len(text)
         while lo < hi:  # longest prefix that fits with the ellipsis
