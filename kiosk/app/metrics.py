@@ -2,8 +2,9 @@
 
 The kiosk's own :class:`~prometheus_client.CollectorRegistry` (never the library's global one)
 holds one collector that reads a :class:`KioskSample` at scrape time, plus the library's
-process collector (``process_resident_memory_bytes``, CPU seconds, open files). Building the
-series from the sample at each scrape means a participant's series exist exactly while the
+process collector (``process_resident_memory_bytes``, CPU seconds, ``process_open_fds``) and
+``process_threads`` (threads of this process; the library's collector leaves it out). Building
+the series from the sample at each scrape means a participant's series exist exactly while the
 participant does: when they leave, their series are gone from the next scrape. Every series has
 HELP and TYPE; counters end in ``_total`` (the library adds it).
 """
@@ -127,6 +128,28 @@ class _KioskCollector(Collector):
             )
 
 
+def _thread_count() -> int | None:
+    try:
+        with open("/proc/self/status", encoding="ascii", errors="replace") as fh:
+            for line in fh:
+                if line.startswith("Threads:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+class _ThreadsCollector(Collector):
+    """``process_threads``: the number of OS threads of this process (decoders, encoders …)."""
+
+    def collect(self) -> Iterator[Metric]:
+        count = _thread_count()
+        if count is not None:
+            yield GaugeMetricFamily(
+                "process_threads", "Number of OS threads in the process", value=count
+            )
+
+
 class KioskMetrics:
     """``KioskMetrics(sample).render()`` → the exposition text for ``/metrics``."""
 
@@ -135,6 +158,7 @@ class KioskMetrics:
         self.registry.register(_KioskCollector(sample))
         if process:
             ProcessCollector(registry=self.registry)
+            self.registry.register(_ThreadsCollector())
 
     def render(self) -> str:
         return generate_latest(self.registry).decode("utf-8")

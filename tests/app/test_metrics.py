@@ -85,6 +85,8 @@ async def test_the_endpoint_passes_promtool_check_metrics() -> None:
     assert "# TYPE kiosk_frames_received_total counter" in text
     assert "# TYPE kiosk_reconnects_total counter" in text
     assert "process_resident_memory_bytes" in text
+    assert "process_open_fds" in text
+    assert "# TYPE process_threads gauge" in text
 
 
 async def test_per_participant_series_and_their_removal() -> None:
