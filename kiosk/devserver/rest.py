@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
-import ipaddress
 import json
 import logging
 from collections.abc import Awaitable, Callable, Collection
@@ -21,7 +20,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
-from kiosk.devserver.options import DevServerOptions
+from kiosk.devserver.options import DevServerOptions, is_loopback_host
 from kiosk.devserver.rpc.room import Room
 from kiosk.devserver.state import (
     CUSTOM_SESSION_ID_RE,
@@ -83,12 +82,7 @@ def _loopback_origin(origin: str) -> bool:
         host = (urlsplit(origin).hostname or "").lower()
     except ValueError:
         return False
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    return host.endswith(".localhost") or is_loopback_host(host)
 
 
 def make_cors_middleware(allowed_origins: Collection[str] = ()) -> Middleware:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import ipaddress
 import logging
 import signal
 import sys
@@ -18,7 +17,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from kiosk.devserver.media_api import MediaBackend, NoMediaBackend
-from kiosk.devserver.options import DevServerOptions
+from kiosk.devserver.options import DevServerOptions, is_loopback_host
 from kiosk.devserver.rest import PublicInfo, add_routes, make_auth_middleware, make_cors_middleware
 from kiosk.devserver.rpc import RpcHub
 from kiosk.devserver.state import ServerState
@@ -53,15 +52,6 @@ def _display_host(host: str) -> str:
 
 DEFAULT_SECRET = "MY_SECRET"
 SECRET_ENV = "OPENVIDU_SECRET"
-
-
-def _loopback_bind(host: str) -> bool:
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _ws_base(public_url: str) -> str:
@@ -109,7 +99,7 @@ class DevServer:
         opts = self.options
         if (
             opts.secret == DEFAULT_SECRET
-            and not _loopback_bind(opts.host)
+            and not is_loopback_host(opts.host)
             and not opts.allow_default_secret
         ):
             raise DevServerError(
