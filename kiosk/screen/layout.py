@@ -268,3 +268,109 @@ def compute_layout(
         overflow=overflow,
         thumb_size=(tw, th),
     )
+
+
+# --- gallery: an equal grid -------------------------------------------------------------------
+
+LayoutMode = Literal["speaker", "gallery", "auto"]
+GALLERY_MAX = 9
+"""Most tiles in the gallery grid; more participants leave a "+N" tile as the last one."""
+AUTO_GALLERY_MAX = 4
+"""``auto`` shows the gallery for 2 to this many remote participants, else the speaker view."""
+
+
+@dataclass(frozen=True, slots=True)
+class GalleryLayout:
+    """The result of :func:`compute_gallery`: equal tiles, row by row, centred in ``area``."""
+
+    area: Rect
+    tiles: tuple[TileSlot, ...]
+    overflow: OverflowSlot | None
+    columns: int
+    rows: int
+
+    def tile_rect(self, tile_id: str) -> Rect | None:
+        for slot in self.tiles:
+            if slot.id == tile_id:
+                return slot.rect
+        return None
+
+    @property
+    def hidden_count(self) -> int:
+        return self.overflow.count if self.overflow else 0
+
+
+def choose_layout(
+    mode: LayoutMode, remote_count: int, *, auto_max: int = AUTO_GALLERY_MAX
+) -> Literal["speaker", "gallery"]:
+    """``speaker`` or ``gallery`` for ``mode``; ``auto``: the gallery for small meetings
+    (2..``auto_max`` remote participants), the speaker view for one person or many."""
+    if mode == "speaker":
+        return "speaker"
+    if mode == "gallery":
+        return "gallery"
+    if mode != "auto":
+        raise ValueError(f"layout: expected 'speaker', 'gallery' or 'auto', got {mode!r}")
+    return "gallery" if 2 <= remote_count <= auto_max else "speaker"
+
+
+def gallery_ids(remote_ids: Sequence[str], self_id: str, *, include_self: bool) -> list[str]:
+    """The tiles of the gallery in order: remote participants, then the room's own camera."""
+    ids = [i for i in remote_ids if i != self_id]
+    return [*ids, self_id] if include_self else ids
+
+
+def _grid(n: int, area: Rect, gap: int, aspect: tuple[int, int]) -> tuple[int, int, int, int]:
+    """(columns, rows, tile_w, tile_h) giving the largest tiles of ``aspect`` for ``n``."""
+    aw, ah = max(1, aspect[0]), max(1, aspect[1])
+    best = (1, n, 0, 0)
+    for cols in range(1, n + 1):
+        rows = -(-n // cols)
+        cell_w = (area.w - (cols + 1) * gap) // cols
+        cell_h = (area.h - (rows + 1) * gap) // rows
+        if cell_w <= 0 or cell_h <= 0:
+            continue
+        w = min(cell_w, cell_h * aw // ah)
+        h = min(cell_h, w * ah // aw)
+        if w * h > best[2] * best[3]:
+            best = (cols, rows, w, h)
+    return best
+
+
+def compute_gallery(
+    area: Rect,
+    tile_ids: Sequence[str],
+    *,
+    max_tiles: int = GALLERY_MAX,
+    tile_aspect: tuple[int, int] = (16, 9),
+) -> GalleryLayout:
+    """Place up to ``max_tiles`` equal tiles in ``area`` (largest size for the count; rows
+    centred, a short last row centred too). With more ids the first ``max_tiles - 1`` are shown
+    and the last tile is "+N" for the rest. Nothing is placed outside ``area``."""
+    ids = list(tile_ids)
+    if max_tiles < 1:
+        raise ValueError(f"max_tiles must be at least 1, got {max_tiles}")
+    if not ids or area.empty:
+        return GalleryLayout(area, (), None, 0, 0)
+    if len(ids) > max_tiles:
+        shown = ids[: max_tiles - 1]
+        hidden = len(ids) - len(shown)
+    else:
+        shown, hidden = ids, 0
+    slots = len(shown) + (1 if hidden else 0)
+    gap = max(2, round(min(area.w, area.h) * GAP_FRACTION))
+    cols, rows, w, h = _grid(slots, area, gap, tile_aspect)
+    if w < MIN_THUMB or h < MIN_THUMB:
+        return GalleryLayout(area, (), OverflowSlot(len(ids), area) if ids else None, 0, 0)
+    grid_h = rows * h + (rows - 1) * gap
+    top = area.y + (area.h - grid_h) // 2
+    rects: list[Rect] = []
+    for row in range(rows):
+        in_row = min(cols, slots - row * cols)
+        row_w = in_row * w + (in_row - 1) * gap
+        left = area.x + (area.w - row_w) // 2
+        for col in range(in_row):
+            rects.append(Rect(left + col * (w + gap), top + row * (h + gap), w, h))
+    tiles = tuple(TileSlot(tile_id, rects[i]) for i, tile_id in enumerate(shown))
+    overflow = OverflowSlot(hidden, rects[len(shown)]) if hidden else None
+    return GalleryLayout(area, tiles, overflow, cols, rows)
