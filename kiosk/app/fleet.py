@@ -4,13 +4,17 @@ the fleet's :class:`~kiosk.fleet.facts.Facts`."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Protocol
 
+from kiosk.app import machine as m
 from kiosk.config import KioskConfig, resolve_mqtt_password
-from kiosk.fleet.facts import Facts, ParticipantFacts
+from kiosk.controls.actions import Action
+from kiosk.fleet.commands import Command, CommandName
+from kiosk.fleet.facts import Facts, ParticipantFacts, read_rss_bytes
 from kiosk.fleet.settings import (
     FleetSettings,
     RemoteControl,
@@ -18,7 +22,7 @@ from kiosk.fleet.settings import (
     parse_broker_url,
 )
 
-__all__ = ["facts_from_status", "fleet_settings_from_config"]
+__all__ = ["FleetHost", "KioskFleetPort", "facts_from_status", "fleet_settings_from_config"]
 
 log = logging.getLogger(__name__)
 
@@ -96,3 +100,65 @@ def facts_from_status(status: Mapping[str, Any]) -> Facts:
         rss_bytes=rss if isinstance(rss, int) and not isinstance(rss, bool) else None,
         problems=tuple(str(p) for p in status.get("media_problems") or ()),
     )
+
+
+class FleetHost(Protocol):
+    """What the adapter needs from the running kiosk (the same doors the buttons use)."""
+
+    def status(self) -> Mapping[str, Any]: ...
+
+    def on_action(self, action: Any) -> None: ...
+
+    def post(self, event: m.Event) -> None: ...
+
+    async def screenshot(self) -> bytes | None: ...
+
+
+_BUSY = frozenset({"joining", "in_call", "reconnecting"})
+
+
+class KioskFleetPort:
+    """:class:`~kiosk.fleet.facts.KioskPort` over the running kiosk.
+
+    Commands go through the button path (:meth:`FleetHost.on_action`): join and leave only when
+    the join/leave control would do that in the current state, mute sets a state rather than
+    toggling it, and restart is the machine's ordinary shutdown (the service manager starts the
+    kiosk again: ``Restart=always`` in systemd/kiosk.service).
+    """
+
+    def __init__(self, host: FleetHost) -> None:
+        self.host = host
+
+    def facts(self) -> Facts:
+        facts = facts_from_status(self.host.status())
+        if facts.rss_bytes is None:
+            facts = dataclasses.replace(facts, rss_bytes=read_rss_bytes())
+        return facts
+
+    def perform(self, command: Command) -> None:
+        status = self.host.status()
+        state = str(status.get("state", "idle"))
+        muted = status.get("muted") or {}
+        name = command.name
+        if name == CommandName.JOIN:
+            if state not in _BUSY and state != "leaving":
+                self.host.on_action(Action.JOIN_LEAVE)
+        elif name == CommandName.LEAVE:
+            if state in _BUSY:
+                self.host.on_action(Action.JOIN_LEAVE)
+        elif name == CommandName.REJOIN:
+            self.host.on_action(Action.REJOIN)
+        elif name == CommandName.NEXT:
+            self.host.on_action(Action.NEXT)
+        elif name == CommandName.MUTE_MIC:
+            if bool(muted.get("audio", False)) != command.value:
+                self.host.on_action(Action.MUTE_MIC)
+        elif name == CommandName.MUTE_CAMERA:
+            if bool(muted.get("video", False)) != command.value:
+                self.host.on_action(Action.CAMERA)
+        elif name == CommandName.RESTART:
+            log.warning("fleet: restart requested remotely%s", " (forced)" if command.force else "")
+            self.host.post(m.Shutdown())
+
+    async def screenshot(self) -> bytes | None:
+        return await self.host.screenshot()

@@ -6,9 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from kiosk.app.fleet import facts_from_status, fleet_settings_from_config
+from kiosk.app import machine as m
+from kiosk.app.fleet import KioskFleetPort, facts_from_status, fleet_settings_from_config
 from kiosk.config import parse_config
+from kiosk.controls.actions import Action
 from kiosk.errors import ConfigError
+from kiosk.fleet.commands import Command, CommandName
 from kiosk.fleet.settings import BrokerAddress
 from kiosk.redact import redact
 
@@ -115,3 +118,66 @@ def test_facts_from_a_sparse_status_are_not_known_rather_than_wrong() -> None:
     facts = facts_from_status({"state": "idle", "participants": "junk", "rss_bytes": True})
     assert facts.call_state == "idle"
     assert facts.server_reachable is None and facts.rss_bytes is None
+
+
+class Host:
+    """A kiosk as the adapter sees it: status, the button door, the machine's inbox."""
+
+    def __init__(self, state: str, audio: bool = False, video: bool = False) -> None:
+        self.state = {"state": state, "muted": {"audio": audio, "video": video}}
+        self.actions: list[Action] = []
+        self.events: list[object] = []
+
+    def status(self) -> dict[str, object]:
+        return self.state
+
+    def on_action(self, action: object) -> None:
+        assert isinstance(action, Action)
+        self.actions.append(action)
+
+    def post(self, event: object) -> None:
+        self.events.append(event)
+
+    async def screenshot(self) -> bytes | None:
+        return b"png"
+
+
+@pytest.mark.parametrize(
+    ("state", "command", "actions"),
+    [
+        ("idle", CommandName.JOIN, [Action.JOIN_LEAVE]),
+        ("error", CommandName.JOIN, [Action.JOIN_LEAVE]),
+        ("in_call", CommandName.JOIN, []),  # already there: the toggle would leave
+        ("joining", CommandName.JOIN, []),  # the toggle would cancel
+        ("in_call", CommandName.LEAVE, [Action.JOIN_LEAVE]),
+        ("joining", CommandName.LEAVE, [Action.JOIN_LEAVE]),
+        ("idle", CommandName.LEAVE, []),  # the toggle would join
+        ("in_call", CommandName.REJOIN, [Action.REJOIN]),
+        ("in_call", CommandName.NEXT, [Action.NEXT]),
+    ],
+)
+def test_commands_take_the_button_path_only_in_the_wanted_direction(
+    state: str, command: CommandName, actions: list[Action]
+) -> None:
+    host = Host(state)
+    KioskFleetPort(host).perform(Command(command))
+    assert host.actions == actions
+
+
+def test_mute_sets_a_state_instead_of_toggling() -> None:
+    host = Host("in_call", audio=True, video=False)
+    port = KioskFleetPort(host)
+    port.perform(Command(CommandName.MUTE_MIC, value=True))  # already muted: nothing
+    port.perform(Command(CommandName.MUTE_CAMERA, value=True))
+    port.perform(Command(CommandName.MUTE_MIC, value=False))
+    assert host.actions == [Action.CAMERA, Action.MUTE_MIC]
+
+
+def test_restart_is_the_ordinary_shutdown_and_facts_carry_rss() -> None:
+    host = Host("idle")
+    port = KioskFleetPort(host)
+    port.perform(Command(CommandName.RESTART))
+    assert [type(e) for e in host.events] == [m.Shutdown]
+    facts = port.facts()
+    assert facts.call_state == "idle"
+    assert facts.rss_bytes is not None and facts.rss_bytes > 1_000_000
