@@ -169,6 +169,37 @@ VALID: list[tuple[str, Any]] = [
     ("mqtt.control.unmute", True),
     ("mqtt.control.restart", False),
     ("mqtt.control.screenshot", True),
+    ("display.layout", "gallery"),
+    ("display.layout", "auto"),
+    ("display.gallery_self", False),
+    ("calendar.source", "caldav"),
+    ("calendar.url", "https://cal.example.org/dav/rooms/4-12/"),
+    ("calendar.url", "https://calendar.example.com/private-abc123/basic.ics?x=1"),
+    ("calendar.username", "room-4"),
+    ("calendar.password_file", None),
+    ("calendar.verify_tls", False),
+    ("calendar.ca_file", "/etc/kiosk/calendar-ca.pem"),
+    ("calendar.timeout_seconds", 1),
+    ("calendar.refresh_seconds", 60),
+    ("calendar.join_before_minutes", 0),
+    ("calendar.leave_after_minutes", 30),
+    ("calendar.empty_grace_minutes", 0.5),
+    ("calendar.timezone", "Europe/Berlin"),
+    ("calendar.timezone", None),
+    ("calendar.show_titles", False),
+    ("calendar.agenda_count", 0),
+    ("calendar.lookahead_hours", 24),
+    ("standby.enabled", True),
+    ("standby.after_minutes", 1),
+    ("standby.meeting_within_minutes", 0),
+    ("standby.method", "cec"),
+    ("standby.method", "black"),
+    ("standby.cec_device", "/dev/cec1"),
+    ("standby.backlight", "/sys/class/backlight/10-0045"),
+    ("occupancy.pin", 23),
+    ("occupancy.pull_up", True),
+    ("occupancy.hold_minutes", 2),
+    ("occupancy.leave_empty_minutes", None),
 ]
 
 
@@ -312,6 +343,33 @@ INVALID: list[tuple[str, Any, str, str]] = [
     ("mqtt.control.mute", "x", "mqtt.control.mute", "true or false"),
     ("mqtt.control.restart", 1.5, "mqtt.control.restart", "true or false"),
     ("mqtt.control.screenshot", [], "mqtt.control.screenshot", "true or false"),
+    ("display.layout", "grid", "display.layout", "'speaker', 'gallery' or 'auto'"),
+    ("display.gallery_self", "yes", "display.gallery_self", "true or false"),
+    ("calendar.source", "webdav", "calendar.source", "'ics' or 'caldav'"),
+    ("calendar.url", "webcal://cal.example.org/x.ics", "calendar.url", "https://"),
+    ("calendar.username", "room 4", "calendar.username", "printable ASCII"),
+    ("calendar.password_file", " ", "calendar.password_file", "expected a file path"),
+    ("calendar.verify_tls", "no", "calendar.verify_tls", "true or false"),
+    ("calendar.ca_file", "", "calendar.ca_file", "expected a file path"),
+    ("calendar.timeout_seconds", 0, "calendar.timeout_seconds", "from 1 to 120"),
+    ("calendar.refresh_seconds", 5, "calendar.refresh_seconds", "from 10 to 86400"),
+    ("calendar.join_before_minutes", 61, "calendar.join_before_minutes", "from 0 to 60"),
+    ("calendar.leave_after_minutes", -1, "calendar.leave_after_minutes", "from 0 to 240"),
+    ("calendar.empty_grace_minutes", 90, "calendar.empty_grace_minutes", "from 0 to 60"),
+    ("calendar.timezone", "Mars/Olympus", "calendar.timezone", "IANA time zone"),
+    ("calendar.show_titles", 1, "calendar.show_titles", "true or false"),
+    ("calendar.agenda_count", 11, "calendar.agenda_count", "from 0 to 10"),
+    ("calendar.lookahead_hours", 0, "calendar.lookahead_hours", "from 1 to 336"),
+    ("standby.enabled", "on", "standby.enabled", "true or false"),
+    ("standby.after_minutes", 0, "standby.after_minutes", "from 0.1 to 1440"),
+    ("standby.meeting_within_minutes", 300, "standby.meeting_within_minutes", "from 0 to 240"),
+    ("standby.method", "vcgencmd", "standby.method", "'auto', 'cec', 'backlight' or 'black'"),
+    ("standby.cec_device", "/dev/video0", "standby.cec_device", "CEC device"),
+    ("standby.backlight", "/tmp/x", "standby.backlight", "/sys/class/backlight/"),
+    ("occupancy.pin", 28, "occupancy.pin", "from 0 to 27"),
+    ("occupancy.pull_up", None, "occupancy.pull_up", "true or false"),
+    ("occupancy.hold_minutes", 0, "occupancy.hold_minutes", "from 0.1 to 120"),
+    ("occupancy.leave_empty_minutes", 0, "occupancy.leave_empty_minutes", "from 1 to 240"),
 ]
 
 
@@ -973,3 +1031,19 @@ def test_status_token_from_file_or_credential(tmp_path: Path) -> None:
     token_file.write_text("short", encoding="utf-8")
     with pytest.raises(ConfigError, match="at least 16"):
         resolve_status_token(status, env={})
+
+
+def test_room_feature_cross_checks_and_calendar_url_not_echoed() -> None:
+    leave = with_value("occupancy.leave_empty_minutes", 10)
+    (line,) = problems_of(leave)
+    assert line.startswith("occupancy.leave_empty_minutes: needs occupancy.pin (a PIR sensor)")
+    assert parse_config(dump(with_value("occupancy.pin", 23, leave))).occupancy.pin == 23
+    password = with_value("calendar.password_file", "/etc/kiosk/calendar-password")
+    (line,) = problems_of(password)
+    assert line.startswith("calendar.password_file: needs calendar.username")
+    (line,) = problems_of(with_value("calendar.url", "ftp://cal.example.org/private-s3cr3t"))
+    assert "s3cr3t" not in line
+    both = with_value("occupancy.pin", 17, with_value("buttons.next", {"pin": 17}))
+    assert any(
+        "occupancy.pin: GPIO 17 is also used by buttons.next.pin" in p for p in problems_of(both)
+    )

@@ -16,7 +16,8 @@ from kiosk.config.models import KioskConfig
 from kiosk.redact import redact
 
 # Keys whose values are never shown in a problem line.
-SECRET_PATHS = {("server", "secret"), ("server", "token")}
+# calendar.url: a private ICS address holds a secret in its path.
+SECRET_PATHS = {("server", "secret"), ("server", "token"), ("calendar", "url")}
 
 
 # --- pydantic errors → problem lines ---------------------------------------------------------

@@ -10,6 +10,7 @@ import os
 import ssl
 from typing import Annotated, Any, Literal
 from urllib.parse import parse_qs, urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     AfterValidator,
@@ -21,6 +22,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from kiosk.config.checks import (
     between,
@@ -35,6 +37,7 @@ from kiosk.config.checks import (
     check_token,
     check_token_host,
     check_websocket_host,
+    describe,
     fleet_check,
     pattern,
     problem,
@@ -242,6 +245,8 @@ class DisplayConfig(_Section):
     allow_quit: bool = True
     room_name: Annotated[str, AfterValidator(check_display_name)] | None = None
     show_clock: bool = True
+    layout: Literal["speaker", "gallery", "auto"] = "speaker"
+    gallery_self: bool = True
 
     @property
     def size_pixels(self) -> tuple[int, int] | None:
@@ -369,6 +374,95 @@ class MqttConfig(_Section):
         return path
 
 
+def _check_timezone(text: str) -> str:
+    try:
+        ZoneInfo(text)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise problem(
+            f"expected an IANA time zone such as Europe/Berlin, got {describe(text)}"
+        ) from None
+    return text
+
+
+def _check_calendar_url(text: str) -> str:
+    try:
+        return check_application_url(text)
+    except PydanticCustomError:
+        # Not echoed: a private .ics address holds a secret in its path.
+        raise problem(
+            "expected https://… or http://… with a host name and without user:password@ "
+            f"(the value of {len(text)} characters is not shown)"
+        ) from None
+
+
+Minutes = Annotated[float, AfterValidator(between(0, 240, unit=" min"))]
+
+
+class CalendarConfig(_Section):
+    """The room calendar (off unless ``url`` is set): join booked meetings, show the agenda."""
+
+    source: Literal["ics", "caldav"] = "ics"
+    url: Annotated[str, AfterValidator(_check_calendar_url)] | None = None
+    username: (
+        Annotated[
+            str, AfterValidator(pattern(r"[\x21-\x7e]{1,128}", "1–128 printable ASCII characters"))
+        ]
+        | None
+    ) = None
+    password_file: Annotated[str, AfterValidator(check_nonblank_path)] | None = None
+    verify_tls: bool = True
+    ca_file: Annotated[str, AfterValidator(check_nonblank_path)] | None = None
+    timeout_seconds: Annotated[float, AfterValidator(between(1, 120, unit=" s"))] = 10.0
+    refresh_seconds: Annotated[float, AfterValidator(between(10, 86400, unit=" s"))] = 300.0
+    join_before_minutes: Annotated[float, AfterValidator(between(0, 60, unit=" min"))] = 2.0
+    leave_after_minutes: Minutes = 5.0
+    empty_grace_minutes: Annotated[float, AfterValidator(between(0, 60, unit=" min"))] = 2.0
+    timezone: Annotated[str, AfterValidator(_check_timezone)] | None = None
+    show_titles: bool = True
+    agenda_count: Annotated[int, AfterValidator(between(0, 10))] = 3
+    lookahead_hours: Annotated[float, AfterValidator(between(1, 24 * 14, unit=" h"))] = 48.0
+
+    @field_validator("password_file", "ca_file")
+    @classmethod
+    def _absolute_paths(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return None if value is None else resolve_path(value, info)
+
+    @property
+    def enabled(self) -> bool:
+        return self.url is not None
+
+
+class StandbyConfig(_Section):
+    """Display standby when the room is idle (off unless enabled)."""
+
+    enabled: bool = False
+    after_minutes: Annotated[float, AfterValidator(between(0.1, 1440, unit=" min"))] = 10.0
+    meeting_within_minutes: Minutes = 15.0
+    method: Literal["auto", "cec", "backlight", "black"] = "auto"
+    cec_device: (
+        Annotated[str, AfterValidator(pattern(r"/dev/cec[0-9]+", "a CEC device such as /dev/cec0"))]
+        | None
+    ) = None
+    backlight: (
+        Annotated[
+            str,
+            AfterValidator(pattern(r"/sys/class/backlight/[^\s/]+", "/sys/class/backlight/<name>")),
+        ]
+        | None
+    ) = None
+
+
+class OccupancyConfig(_Section):
+    """An optional PIR sensor: presence wakes the display; optionally leaves empty meetings."""
+
+    pin: Pin | None = None
+    pull_up: bool = False
+    hold_minutes: Annotated[float, AfterValidator(between(0.1, 120, unit=" min"))] = 5.0
+    leave_empty_minutes: Annotated[float, AfterValidator(between(1, 240, unit=" min"))] | None = (
+        None
+    )
+
+
 class LoggingConfig(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     format: Literal["auto", "journald", "plain"] = "auto"
@@ -386,6 +480,9 @@ class KioskConfig(_Section):
     leds: LedsConfig = Field(default_factory=LedsConfig)
     status: StatusConfig = Field(default_factory=StatusConfig)
     mqtt: MqttConfig = Field(default_factory=MqttConfig)
+    calendar: CalendarConfig = Field(default_factory=CalendarConfig)
+    standby: StandbyConfig = Field(default_factory=StandbyConfig)
+    occupancy: OccupancyConfig = Field(default_factory=OccupancyConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
 
     @model_validator(mode="after")
@@ -402,6 +499,8 @@ class KioskConfig(_Section):
                 item = getattr(section, name)
                 if isinstance(item, ButtonConfig | LedConfig):
                     pins[f"{section_name}.{name}.pin"] = item.pin
+        if self.occupancy.pin is not None:
+            pins["occupancy.pin"] = self.occupancy.pin
         return pins
 
 
@@ -420,6 +519,12 @@ def cross_check(config: KioskConfig) -> list[tuple[tuple[str, ...], str]]:
             first_use[pin] = path
     if config.mqtt.enabled and config.mqtt.url is None:
         problems.append((("mqtt", "url"), "required when mqtt.enabled is true"))
+    if config.occupancy.leave_empty_minutes is not None and config.occupancy.pin is None:
+        problems.append(
+            (("occupancy", "leave_empty_minutes"), "needs occupancy.pin (a PIR sensor)")
+        )
+    if config.calendar.password_file is not None and config.calendar.username is None:
+        problems.append((("calendar", "password_file"), "needs calendar.username"))
     token = config.server.token
     if token is not None:
         session_ids = parse_qs(urlsplit(token.get_secret_value()).query).get("sessionId", [""])

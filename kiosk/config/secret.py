@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
-from kiosk.config.models import MqttConfig, ServerConfig, StatusConfig
+from kiosk.config.models import CalendarConfig, MqttConfig, ServerConfig, StatusConfig
 from kiosk.errors import ConfigError
 from kiosk.redact import register_secret
 
@@ -17,6 +17,7 @@ SECRET_ENV = "KIOSK_OPENVIDU_SECRET"
 CREDENTIAL_NAME = "openvidu-secret"
 MQTT_CREDENTIAL_NAME = "mqtt-password"
 STATUS_CREDENTIAL_NAME = "status-token"
+CALENDAR_CREDENTIAL_NAME = "calendar-password"
 
 
 def read_secret_file(path: str, key: str, what: str = "the OpenVidu secret") -> str:
@@ -98,5 +99,27 @@ def resolve_status_token(status: StatusConfig, env: Mapping[str, str] = os.envir
     )
     if value is not None and len(value) < 16:
         raise ConfigError([f"status token: expected at least 16 characters, got {len(value)}"])
+    register_secret(value)
+    return value
+
+
+def resolve_calendar_password(
+    calendar: CalendarConfig, env: Mapping[str, str] = os.environ
+) -> str | None:
+    """The calendar password: ``calendar.password_file``, else the systemd credential
+    ``calendar-password``, else None (only looked for with ``calendar.username``). Registered
+    with :func:`kiosk.redact.register_secret`; also registers the calendar URL (a private ICS
+    address is itself a secret)."""
+    if calendar.url is not None:
+        register_secret(calendar.url)
+    if calendar.username is None:
+        return None
+    value = _file_or_credential(
+        calendar.password_file,
+        "calendar.password_file",
+        CALENDAR_CREDENTIAL_NAME,
+        "the calendar password",
+        env,
+    )
     register_secret(value)
     return value
