@@ -9,7 +9,7 @@ For every N these processes run on loopback only (each measured on its own):
 2. **bots** (``--role bots``, one process for N <= 4, two above): N bots publishing the
    latency-stamped test pattern (VP8, 640x480@30 by default, video only). They report the
    frames each bot's track actually handed to its encoder (achieved send fps) and their CPU.
-3. **kiosk** (``--role kiosk``): the real :class:`kiosk.app.runner.Kiosk` on SDL's dummy
+3. **kiosk** (``--role kiosk``): the real :class:`kiosk.app.kiosk.Kiosk` on SDL's dummy
    display at 1920x1080, camera and microphone off (it only receives and draws). After a
    warm-up it measures its own CPU (psutil, all threads), the loop thread's CPU inside
    ``Renderer.draw`` + ``Display.update``, received and drawn frames per stream, RSS/PSS and
@@ -324,7 +324,7 @@ def _read_stamp(surface: Any, region: tuple[int, int, int, int]) -> int | None:
 
 async def kiosk_role(args: argparse.Namespace) -> int:
     from kiosk.app import machine as m
-    from kiosk.app.runner import Kiosk
+    from kiosk.app.kiosk import Kiosk
     from kiosk.config import parse_config
     from kiosk.logsetup import setup_logging
     from kiosk.media.testpattern import TIMESTAMP_MODULO, read_timestamp

@@ -27,8 +27,8 @@ import av
 import numpy as np
 
 from kiosk.screen.display import Display, DisplaySettings
-from kiosk.screen.model import RoomView, TileInfo
 from kiosk.screen.renderer import Renderer
+from kiosk.screen.roomview import RoomView, TileInfo
 
 
 class BenchSource:

@@ -19,8 +19,8 @@ import av
 import pygame
 
 from kiosk.media.testpattern import PatternRenderer
-from kiosk.screen.model import RoomView, TileInfo, Toast
 from kiosk.screen.renderer import Renderer, screenshot
+from kiosk.screen.roomview import RoomView, TileInfo, Toast
 
 
 class _Frames:

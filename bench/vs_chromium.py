@@ -13,7 +13,7 @@ Processes (all on 127.0.0.1, every one started and ended by this script):
   gives every bot's sender the same encoded frames (one libvpx encoder instead of K: a full bot
   costs ~18 % of a core, K=8 would saturate this 2-core machine before any receiver runs);
   ``--bots full`` runs ``kiosk.bot`` as shipped;
-* kiosk (``--role kiosk``): ``kiosk.app.runner.Kiosk`` on SDL's dummy display at 1280x720,
+* kiosk (``--role kiosk``): ``kiosk.app.kiosk.Kiosk`` on SDL's dummy display at 1280x720,
   drawing everything (main view + thumbnails), playing room audio to SDL's dummy audio device;
 * Chromium: Debian's ``/usr/bin/chromium`` headless via Playwright with ``bench/chromium_page``
   (openvidu-browser 2.32.2, one ``<video>`` per stream in a grid filling a 1280x720 viewport).
@@ -306,7 +306,8 @@ async def role_kiosk(args: argparse.Namespace) -> None:
     import pygame
 
     from kiosk.app import machine
-    from kiosk.app.runner import Kiosk, display_settings_from_config
+    from kiosk.app.kiosk import Kiosk
+    from kiosk.app.wiring import display_settings_from_config
     from kiosk.config import parse_config
     from kiosk.media import jitter
     from kiosk.media.testpattern import TIMESTAMP_MODULO, read_timestamp

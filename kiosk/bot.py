@@ -149,10 +149,11 @@ class Bot:
             self._local_media(),
             o.ice,
             ice_seam.rtc_ice_servers(join.ice_servers, o.ice),
+            stream_of=client.model.stream_of,
         )
         try:
             pump = asyncio.create_task(self._pump(client, media), name=f"bot-{self.name}-events")
-            await media.start((), publish=True)
+            await media.start(publish=True)
             if media.publish_error:
                 raise KioskError(f"publishVideo: {media.publish_error}")
             self.joined.set()

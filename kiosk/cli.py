@@ -40,7 +40,7 @@ _COMMANDS: dict[str, tuple[str, str]] = {
         "join synthetic participants (test pattern and tone) to any OpenVidu 2.x session",
     ),
     "demo": ("kiosk.demo", "dev server + three bots + the kiosk, in one process"),
-    "run": ("kiosk.app.runner", "run the kiosk from a configuration file (what systemd starts)"),
+    "run": ("kiosk.app.main", "run the kiosk from a configuration file (what systemd starts)"),
 }
 
 

@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 from kiosk.app import machine as m
-from kiosk.app.runner import Kiosk
+from kiosk.app.kiosk import Kiosk
 from kiosk.bot import BotOptions, run_bots
 from kiosk.config import parse_config
 from kiosk.devserver.media import AiortcMediaBackend

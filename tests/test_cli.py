@@ -18,7 +18,7 @@ from kiosk.bot import BotOptions, run_bots
 from kiosk.devserver.media import AiortcMediaBackend
 from kiosk.devserver.server import DevServer, DevServerOptions
 from kiosk.media import ice
-from kiosk.openvidu.model import display_name_from_metadata
+from kiosk.openvidu.session_model import display_name_from_metadata
 
 ENV = {
     **os.environ,

@@ -25,6 +25,7 @@ import tracemalloc
 from typing import Any
 
 from _common import emit, workdir
+from kiosk.app.kiosk import Kiosk
 from rel_harness import (
     BotProc,
     DevServerProc,
@@ -35,8 +36,6 @@ from rel_harness import (
     wait_until,
 )
 from rel_scenarios import kiosk_running
-
-from kiosk.app.runner import Kiosk
 
 log = logging.getLogger("memtrace")
 

@@ -37,7 +37,7 @@ from rel_harness import (
 )
 from rel_scenarios import NetFault, inject, kiosk_running
 
-from kiosk.app.runner import Kiosk
+from kiosk.app.kiosk import Kiosk
 from kiosk.testing.tcpproxy import TcpProxy
 
 log = logging.getLogger("soak")

@@ -18,7 +18,7 @@ Contract with the runner (one command at a time, in order):
 * ``JoinWithToken`` → drop any stale call client, open signaling, ``joinRoom``, publish,
   subscribe; report :class:`Joined` or :class:`JoinFailed`.
 * ``ResumeSocket(timeout_s)`` → new WebSocket + ``connect`` within ``timeout_s``; report
-  :class:`Resumed` or :class:`ResumeFailed` (also when the time is up).
+  :class:`Resumed` or :class:`ResumeGaveUp` (also when the time is up).
 * ``LeaveCall`` → abort any in-flight token/join/resume, ``leaveRoom`` if joined, close signaling
   and peer connections; bounded in time; **always** report :class:`Left` when done (even on
   failure). A later ``JoinWithToken`` must wait until that leave is finished.
@@ -52,7 +52,7 @@ __all__ = [
     "CancelRetry",
     "Command",
     "Event",
-    "Evicted",
+    "EvictedFromSession",
     "Exit",
     "FetchToken",
     "JoinAction",
@@ -69,7 +69,7 @@ __all__ = [
     "ReleaseMedia",
     "Republish",
     "Resubscribe",
-    "ResumeFailed",
+    "ResumeGaveUp",
     "ResumeSocket",
     "Resumed",
     "RetryDue",
@@ -119,7 +119,7 @@ class RejoinAction:
 
 @dataclass(frozen=True, slots=True)
 class TokenObtained:
-    """``FetchToken`` succeeded. The token stays with the runner."""
+    """``FetchToken`` succeeded. The token stays with the operations (kiosk.app.operations)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,14 +150,14 @@ class Resumed:
 
 
 @dataclass(frozen=True, slots=True)
-class ResumeFailed:
+class ResumeGaveUp:
     """``connect`` failed or could not be sent in time: the server dropped our RPC session."""
 
     error: KioskError | None = None
 
 
 @dataclass(frozen=True, slots=True)
-class Evicted:
+class EvictedFromSession:
     """``participantEvicted`` for ourselves."""
 
     reason: str = ""
@@ -212,8 +212,8 @@ Event = (
     | JoinFailed
     | SocketLost
     | Resumed
-    | ResumeFailed
-    | Evicted
+    | ResumeGaveUp
+    | EvictedFromSession
     | SessionClosed
     | PeerFailed
     | MediaStalled
@@ -474,7 +474,7 @@ class CallMachine:
 
         * ``auto_join`` true: join at Start and whenever the call is lost for a reason other
           than the user leaving; false: Start → idle, a lost call → idle.
-        * Socket lost → ResumeSocket within the grace period; ResumeFailed / Evicted /
+        * Socket lost → ResumeSocket within the grace period; ResumeGaveUp / EvictedFromSession /
           SessionClosed / Resumed too late → new token, new join (after a backoff delay when the
           call lasted less than ``stable_after_s``, so a flapping call never loops tightly).
         * PeerFailed / MediaStalled → Resubscribe (Republish for our own publisher) alone.
@@ -524,9 +524,9 @@ class CallMachine:
                 return self._socket_lost(reason, now)
             case Resumed():
                 return self._resumed(now)
-            case ResumeFailed(error=err):
+            case ResumeGaveUp(error=err):
                 return self._resume_failed(err, now)
-            case Evicted(reason=reason):
+            case EvictedFromSession(reason=reason):
                 return self._removed(errors.Evicted(reason), now)
             case SessionClosed(reason=reason):
                 return self._removed(errors.Evicted(reason or "session closed"), now)

@@ -14,7 +14,7 @@ from datetime import date, datetime, time, timedelta, tzinfo
 from typing import Any
 
 import icalendar
-import recurring_ical_events  # type: ignore[import-untyped]
+import recurring_ical_events
 
 from kiosk.calendar.links import SESSION_PROPERTY, find_session
 from kiosk.calendar.meetings import MAX_DESCRIPTION_SCAN, MAX_EVENTS, Meeting, clean_text

@@ -17,18 +17,18 @@ import warnings
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from kiosk.app.machine import CallState
 from kiosk.controls._gpio import describe_gpio_failure, resolve_pin_factory
 from kiosk.errors import HardwareError
 
-__all__ = ["BLINK_FAST", "BLINK_SLOW", "LedSpec", "Leds", "call_pattern"]
+__all__ = ["BLINK_FAST", "BLINK_SLOW", "LedPattern", "LedSpec", "Leds"]
 
 log = logging.getLogger(__name__)
 
 BLINK_SLOW = 0.5
 BLINK_FAST = 0.1
 
-Pattern = Literal["off", "on", "slow", "fast"]
+LedPattern = Literal["off", "on", "slow", "fast"]
+
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,21 +38,6 @@ class LedSpec:
     pin: int | str
     active_high: bool = True
     pwm: bool = False
-
-
-def call_pattern(state: CallState | str) -> Pattern:
-    """The call LED pattern for a call state (unknown states: off)."""
-    try:
-        value = CallState(str(state))
-    except ValueError:
-        return "off"
-    if value is CallState.IN_CALL:
-        return "on"
-    if value is CallState.ERROR:
-        return "fast"
-    if value is CallState.IDLE:
-        return "off"
-    return "slow"  # joining, reconnecting, leaving
 
 
 class Leds:
@@ -66,7 +51,7 @@ class Leds:
         pin_factory: str | Any | None = None,
     ) -> None:
         self._leds: dict[str, Any] = {}
-        self._shown: dict[str, Pattern] = {}
+        self._shown: dict[str, LedPattern] = {}
         self.error: HardwareError | None = None
         self.available = False
         specs = {"call": call, "muted": muted, "camera_off": camera_off}
@@ -99,17 +84,19 @@ class Leds:
             return
         self.available = True
 
-    def show(self, state: CallState | str, mic_muted: bool, camera_off: bool) -> None:
-        """Show the call state and the mute/camera flags (cheap when nothing changed)."""
-        self._apply("call", call_pattern(state))
+    def show(self, call: LedPattern, mic_muted: bool, camera_off: bool) -> None:
+        """Show the call LED's pattern and the mute/camera flags (cheap when nothing changed).
+
+        The app decides the call pattern (``kiosk.app.indicators.call_pattern``)."""
+        self._apply("call", call)
         self._apply("muted", "on" if mic_muted else "off")
         self._apply("camera_off", "on" if camera_off else "off")
 
-    def pattern(self, name: str) -> Pattern | None:
+    def pattern(self, name: str) -> LedPattern | None:
         """The pattern last applied to LED ``name`` (``None`` if not fitted or not yet shown)."""
         return self._shown.get(name)
 
-    def _apply(self, name: str, pattern: Pattern) -> None:
+    def _apply(self, name: str, pattern: LedPattern) -> None:
         led = self._leds.get(name)
         if led is None or self._shown.get(name) == pattern:
             return

@@ -14,7 +14,7 @@ import contextlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
 from aiortc.rtcicetransport import RTCIceCandidate
@@ -23,19 +23,11 @@ from aiortc.sdp import candidate_from_sdp
 from kiosk.errors import KioskError, MediaError
 from kiosk.media import ice as ice_seam
 from kiosk.media.ice import IceSettings
+from kiosk.protocols import RpcCaller
 
 log = logging.getLogger(__name__)
 
 RPC_TIMEOUT = 10.0
-
-
-class RpcCaller(Protocol):
-    async def call(
-        self,
-        method: str,
-        params: dict[str, Any] | None = None,
-        timeout: float | None = None,  # noqa: ASYNC109
-    ) -> dict[str, Any]: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,8 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from kiosk.errors import MediaError
 from kiosk.media.ice import IceSettings
-from kiosk.media.peer import RPC_TIMEOUT, PeerBase, RpcCaller
+from kiosk.media.peer import RPC_TIMEOUT, PeerBase
+from kiosk.protocols import RpcCaller
 
 log = logging.getLogger(__name__)
 

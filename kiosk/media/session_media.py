@@ -1,27 +1,28 @@
 """All media of one joined session: our publication and one subscription per remote stream.
 
-``MediaSession`` is driven by the client: ``start(join_value)`` after ``joinRoom`` (publishes
-if there is local media, subscribes every stream already present), then ``handle(event)`` for
-every typed event. It never blocks the caller: negotiations run as tasks it owns, and
-``close()`` ends them all (every PC closed, every drain task stopped).
+``MediaSession`` is driven by the client: ``start()`` after ``joinRoom`` (publishes if there is
+local media), then ``handle(event)`` for every typed event — the streams already present at join
+arrive as replayed ``ParticipantPublished`` events. It never blocks the caller: negotiations run
+as tasks it owns, and ``close()`` ends them all (every PC closed, every drain task stopped).
 
 Candidate routing (protocol §5.10): an ``IceCandidateReceived`` whose ``sender_connection_id`` is
 our own id goes to the publisher PC, otherwise to the subscriber PC of that remote connection.
 
 Ownership: the session owns its PCs, drain tasks and the ``LatestFrame`` objects in ``frames``;
-the caller owns ``local_media`` (the tracks survive ``close()`` so a re-join can publish them
-again) and the ``mixer`` (the session only adds/removes its participants). Pass
-``start(..., publish=False)`` for a SUBSCRIBER role.
+it does NOT own stream or participant state — that is the session model's
+(:class:`~kiosk.openvidu.session_model.SessionModel`), read through ``stream_of``. The caller
+owns ``local_media`` (the tracks survive ``close()`` so a re-join can publish them again) and the
+``mixer`` (the session only adds/removes its participants). Pass ``start(publish=False)`` for a
+SUBSCRIBER role.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
 import time
-from collections.abc import Callable, Coroutine, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, Literal
 
 from aiortc import RTCIceServer
@@ -30,7 +31,6 @@ from aiortc.mediastreams import MediaStreamTrack
 from kiosk.errors import KioskError
 from kiosk.media.devices import LocalMedia
 from kiosk.media.ice import IceSettings
-from kiosk.media.peer import RpcCaller
 from kiosk.media.publisher import MediaKind, Publisher
 from kiosk.media.sinks import AudioMixer, LatestFrame
 from kiosk.media.subscriber import Flow, Subscriber
@@ -43,8 +43,8 @@ from kiosk.openvidu.events import (
     ParticipantUnpublished,
     StreamInfo,
     StreamPropertyChanged,
-    parse_stream,
 )
+from kiosk.protocols import RpcCaller
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +64,7 @@ class MediaSession:
         *,
         clock: Callable[[], float] = time.monotonic,
         on_change: Callable[[], None] | None = None,
+        stream_of: Callable[[str], StreamInfo | None] | None = None,
     ) -> None:
         self.rpc = rpc
         self.own_connection_id = own_connection_id
@@ -74,11 +75,12 @@ class MediaSession:
         self.mixer = mixer
         self._clock = clock
         self._on_change = on_change
+        # The current stream of a remote connection, from its owner (the session model).
+        self._stream_of = stream_of
         self.publisher: Publisher | None = None
         self.publish_state: PublishState = "off"
         self.publish_error: str | None = None
         self.subscribers: dict[str, Subscriber] = {}  # by remote connection id
-        self.streams: dict[str, StreamInfo] = {}  # by remote connection id
         self.frames: dict[str, LatestFrame] = {}  # by remote connection id
         self.errors: dict[str, str] = {}  # stream id -> last subscribe error (one line)
         self.local_frame: LatestFrame | None = None  # self-view of our own video
@@ -104,22 +106,12 @@ class MediaSession:
 
     # --- start ---------------------------------------------------------------------------
 
-    async def start(
-        self, join_value: Sequence[Mapping[str, Any]] = (), *, publish: bool = True
-    ) -> None:
-        """Subscribe every stream in the joinRoom ``value``; publish local media if any.
+    async def start(self, *, publish: bool = True) -> None:
+        """Publish local media if any.
 
         Returns after publishing completed (or failed: see ``publish_state``/``publish_error``);
         subscriptions continue in the background.
         """
-        for participant in join_value:
-            cid = participant.get("id")
-            streams = participant.get("streams")
-            if not isinstance(cid, str) or not isinstance(streams, list) or not streams:
-                continue
-            stream = parse_stream(streams[0])
-            if stream is not None:
-                self._subscribe(cid, stream)
         if publish and self.local_media is not None and self.local_media.can_publish:
             await self._publish()
 
@@ -188,7 +180,6 @@ class MediaSession:
         if stream.stream_id in self._seen:
             return
         self._seen.add(stream.stream_id)
-        self.streams[connection_id] = stream
         self._spawn(self._open_subscriber(connection_id, stream), f"subscribe-{connection_id}")
 
     async def _open_subscriber(self, connection_id: str, stream: StreamInfo) -> None:
@@ -234,19 +225,25 @@ class MediaSession:
         if sub is not None:
             await sub.close()
 
+    def current_stream(self, connection_id: str) -> StreamInfo | None:
+        """The stream of a remote connection as its owner knows it now (or as subscribed)."""
+        if self._stream_of is not None:
+            return self._stream_of(connection_id)
+        sub = self.subscribers.get(connection_id)
+        return sub.stream if sub is not None else None
+
     async def resubscribe(self, stream_id: str) -> bool:
         """Tear down and renegotiate the subscription of ``stream_id``; False if unknown."""
-        for cid, stream in self.streams.items():
-            if stream.stream_id == stream_id:
-                if cid in self.subscribers:
-                    with contextlib.suppress(KioskError):
-                        await self.rpc.call("unsubscribeFromVideo", {"sender": cid})
+        for cid, sub in list(self.subscribers.items()):
+            if sub.stream_id == stream_id:
+                stream = self.current_stream(cid) or sub.stream
+                with contextlib.suppress(KioskError):
+                    await self.rpc.call("unsubscribeFromVideo", {"sender": cid})
                 await self._open_subscriber(cid, stream)
                 return True
         return False
 
     def _forget(self, connection_id: str) -> None:
-        self.streams.pop(connection_id, None)
         self._spawn(self._close_subscriber(connection_id), f"unsubscribe-{connection_id}")
         self._changed()
 
@@ -290,25 +287,15 @@ class MediaSession:
         )
 
     def _property(self, event: StreamPropertyChanged) -> None:
-        stream = self.streams.get(event.connection_id)
-        if stream is None:
-            return
-        if event.property == "audioActive" and isinstance(event.new_value, bool):
-            stream = dataclasses.replace(stream, audio_active=event.new_value)
-        elif event.property == "videoActive" and isinstance(event.new_value, bool):
-            stream = dataclasses.replace(stream, video_active=event.new_value)
-        elif event.property == "videoDimensions" and isinstance(event.new_value, tuple):
-            stream = dataclasses.replace(stream, video_dimensions=event.new_value)
-        else:
-            return
-        self.streams[event.connection_id] = stream
+        """Only what the PCs and sinks need: video switched back on restarts the stall timer.
+        (The stream's state itself is the session model's.)"""
         sub = self.subscribers.get(event.connection_id)
-        if sub is not None:
-            sub.stream = stream
-            if event.property == "videoActive":
-                frames = self.frames.get(event.connection_id)
-                if frames is not None:
-                    frames.started_at = self._clock()  # restart the stall timer
+        if sub is None or (event.stream_id and event.stream_id != sub.stream_id):
+            return
+        if event.property == "videoActive" and event.new_value is True:
+            frames = self.frames.get(event.connection_id)
+            if frames is not None:
+                frames.started_at = self._clock()  # restart the stall timer
         self._changed()
 
     # --- status --------------------------------------------------------------------------
@@ -324,7 +311,7 @@ class MediaSession:
         """
         out: list[str] = []
         for cid, sub in self.subscribers.items():
-            stream = self.streams.get(cid)
+            stream = self.current_stream(cid)
             frames = self.frames.get(cid)
             if stream is None or frames is None or not (stream.has_video and stream.video_active):
                 continue

@@ -27,15 +27,6 @@ log = logging.getLogger(__name__)
 Pcm = npt.NDArray[np.int16]
 
 
-class FrameSource(Protocol):
-    """One per remote video stream, and one for the local camera (docs/architecture.md)."""
-
-    @property
-    def frame_count(self) -> int: ...
-
-    def latest(self) -> av.VideoFrame | None: ...
-
-
 class LatestFrame:
     """Keeps the newest decoded frame of a video track; never a queue.
 

@@ -17,9 +17,10 @@ from aiortc.mediastreams import MediaStreamTrack
 
 from kiosk.errors import MediaError
 from kiosk.media.ice import IceSettings
-from kiosk.media.peer import RPC_TIMEOUT, PeerBase, RpcCaller
+from kiosk.media.peer import RPC_TIMEOUT, PeerBase
 from kiosk.media.publisher import prefer_vp8
 from kiosk.openvidu.events import StreamInfo
+from kiosk.protocols import RpcCaller
 
 log = logging.getLogger(__name__)
 

@@ -20,9 +20,14 @@ from kiosk.openvidu.events import (
     UnknownNotification,
     parse_notification,
 )
-from kiosk.openvidu.jsonrpc import RpcCaller
-from kiosk.openvidu.model import Change, Participant, SessionModel, display_name_from_metadata
+from kiosk.openvidu.session_model import (
+    Change,
+    Participant,
+    SessionModel,
+    display_name_from_metadata,
+)
 from kiosk.openvidu.urls import TokenInfo, parse_token
+from kiosk.protocols import RpcCaller
 
 __all__ = [
     "Change",

@@ -25,10 +25,11 @@ from kiosk.openvidu.events import (
     ParticipantEvicted,
     parse_notification,
 )
-from kiosk.openvidu.jsonrpc import Notification, RpcCaller
-from kiosk.openvidu.model import Change, SessionModel
+from kiosk.openvidu.jsonrpc import Notification
+from kiosk.openvidu.session_model import Change, SessionModel
 from kiosk.openvidu.signaling import Signaling
 from kiosk.openvidu.urls import SignalingPolicy, parse_token
+from kiosk.protocols import RpcCaller
 from kiosk.redact import register_secret
 
 __all__ = [

@@ -14,7 +14,7 @@ import json
 import math
 import re
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 __all__ = [
     "MAX_FRAME_BYTES",
@@ -24,7 +24,6 @@ __all__ = [
     "Malformed",
     "Notification",
     "Response",
-    "RpcCaller",
     "encode_error",
     "encode_notification",
     "encode_response",
@@ -59,17 +58,6 @@ class Malformed:
 
 
 Frame = Response | ErrorResponse | Notification | Malformed
-
-
-class RpcCaller(Protocol):
-    """What media code needs from signaling: a request/response call."""
-
-    async def call(
-        self,
-        method: str,
-        params: dict[str, Any] | None = None,
-        timeout: float | None = None,  # noqa: ASYNC109 - interface fixed by the architecture
-    ) -> dict[str, Any]: ...
 
 
 # OpenVidu method names are short identifiers; anything else is treated as garbage so that a

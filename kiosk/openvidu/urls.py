@@ -149,3 +149,10 @@ def parse_token(
         scheme = override_scheme
     ws_url = f"{scheme}://{netloc}/openvidu?sessionId={quote(session_id, safe='')}"
     return TokenInfo(session_id=session_id, ws_url=ws_url)
+
+
+def host_port(url: str) -> tuple[str, int]:
+    """Host and port of an http(s)/ws(s) URL (default ports 443/80; no host: 127.0.0.1)."""
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme in ("https", "wss") else 80)
+    return parts.hostname or "127.0.0.1", port

@@ -6,10 +6,10 @@ Importing this package does not import pygame; the renderer modules do
 
 from __future__ import annotations
 
-from kiosk.screen.frames import FrameSource
+from kiosk.protocols import FrameSource
 from kiosk.screen.layout import Layout, OverflowSlot, Rect, TileSlot, compute_layout, fit_rect
-from kiosk.screen.model import JOIN_HINT, ROOM_STATES, RoomState, RoomView, TileInfo, Toast
-from kiosk.screen.views import SELF_ID, VIEW_MODES, MainViewPolicy, ViewMode
+from kiosk.screen.mainview import SELF_ID, VIEW_MODES, MainViewPolicy, ViewMode
+from kiosk.screen.roomview import JOIN_HINT, ROOM_STATES, RoomState, RoomView, TileInfo, Toast
 
 __all__ = [
     "JOIN_HINT",

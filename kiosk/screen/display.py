@@ -8,6 +8,7 @@ already set, alone). A driver that cannot start becomes a one-line
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -17,6 +18,8 @@ import pygame
 
 from kiosk.errors import DisplayError
 from kiosk.screen.kmsdrm import missing_libraries_hint
+
+log = logging.getLogger(__name__)
 
 DisplayDriver = Literal["auto", "kmsdrm", "x11", "wayland", "dummy"]
 DISPLAY_DRIVERS: tuple[DisplayDriver, ...] = ("auto", "kmsdrm", "x11", "wayland", "dummy")
@@ -137,6 +140,22 @@ class Display:
     @property
     def screensaver_allowed(self) -> bool | None:
         return self._screensaver_allowed
+
+    def toggle_fullscreen(self) -> bool:
+        """Switch between fullscreen and a window; False where the driver cannot (one log line).
+
+        The surface may be replaced: read :attr:`surface` again after a True return."""
+        if self._surface is None:
+            return False
+        try:
+            pygame.display.toggle_fullscreen()
+        except pygame.error as exc:
+            log.info("fullscreen toggle: not supported by this display driver (%s)", exc)
+            return False
+        surface = pygame.display.get_surface()
+        if surface is not None:
+            self._surface = surface
+        return True
 
     def update(self, rects: Sequence[pygame.Rect]) -> None:
         """Show the changed parts of the surface (nothing to do when none changed)."""

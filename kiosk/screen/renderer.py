@@ -30,8 +30,8 @@ from kiosk.redact import redact
 from kiosk.screen import theme
 from kiosk.screen.display import Display, KeyEvent
 from kiosk.screen.layout import Layout, Rect, StripPlacement, compute_layout, fit_rect
-from kiosk.screen.model import RoomView, TileInfo
-from kiosk.screen.states import StatePainter
+from kiosk.screen.pages import StatePainter
+from kiosk.screen.roomview import RoomView, TileInfo
 from kiosk.screen.theme import Sizes, TextCache
 from kiosk.screen.tiles import FrameConverter, TileArtist, frame_size, to_pygame_rect
 

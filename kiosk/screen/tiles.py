@@ -19,8 +19,8 @@ import av.error
 import pygame
 from av.video.reformatter import VideoReformatter
 
+from kiosk.protocols import FrameSource
 from kiosk.screen import theme
-from kiosk.screen.frames import FrameSource
 from kiosk.screen.layout import Rect
 from kiosk.screen.theme import Color, Sizes, TextCache
 

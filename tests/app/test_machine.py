@@ -16,7 +16,7 @@ from kiosk.app.machine import (
     CancelRetry,
     Command,
     Event,
-    Evicted,
+    EvictedFromSession,
     Exit,
     FetchToken,
     JoinAction,
@@ -34,7 +34,7 @@ from kiosk.app.machine import (
     Republish,
     Resubscribe,
     Resumed,
-    ResumeFailed,
+    ResumeGaveUp,
     ResumeSocket,
     RetryDue,
     ScheduleRetry,
@@ -231,7 +231,7 @@ def test_backoff_resets_after_a_call_that_lasted() -> None:
     m.handle(Joined(), 8)
     # call lasts 40 s, then the session is lost: rejoin at once, and the next failure is 1 s
     assert m.handle(SocketLost("ping timeout"), 48) == [ResumeSocket(10.0)]
-    out = m.handle(ResumeFailed(), 50)
+    out = m.handle(ResumeGaveUp(), 50)
     assert out == [LeaveCall(), FetchToken()]
     (retry,) = retries(m.handle(TokenFailed(UNREACHABLE), 51))
     assert retry.delay_s == 1
@@ -246,7 +246,7 @@ def test_backoff_continues_when_the_call_did_not_last() -> None:
     m.handle(RetryDue(), 3)
     m.handle(TokenObtained(), 3)
     m.handle(Joined(), 3)
-    out = m.handle(Evicted("networkDisconnect"), 8)  # lasted 5 s
+    out = m.handle(EvictedFromSession("networkDisconnect"), 8)  # lasted 5 s
     assert out[0] == LeaveCall()
     (retry,) = retries(out)
     assert retry.delay_s == 4
@@ -254,7 +254,9 @@ def test_backoff_continues_when_the_call_did_not_last() -> None:
     assert "removed by the server (networkDisconnect)" in m.status_line
 
 
-@pytest.mark.parametrize("loss", [[Evicted("networkDisconnect")], [SocketLost(""), ResumeFailed()]])
+@pytest.mark.parametrize(
+    "loss", [[EvictedFromSession("networkDisconnect")], [SocketLost(""), ResumeGaveUp()]]
+)
 def test_a_flapping_call_never_rejoins_in_a_tight_loop(loss: list[Event]) -> None:
     m = in_call(machine(), at=0)
     now = 0.0
@@ -300,7 +302,7 @@ def test_resume_after_the_grace_period_is_too_late_and_joins_anew() -> None:
 def test_failed_resume_takes_a_new_token_and_joins_again() -> None:
     m = in_call(machine(), at=0)
     m.handle(SocketLost("closed"), 60)
-    assert m.handle(ResumeFailed(errors.ResumeFailed("connect: 40007")), 61) == [
+    assert m.handle(ResumeGaveUp(errors.ResumeFailed("connect: 40007")), 61) == [
         LeaveCall(),
         FetchToken(),
     ]
@@ -312,7 +314,7 @@ def test_failed_resume_takes_a_new_token_and_joins_again() -> None:
 
 
 @pytest.mark.parametrize(
-    "event", [Evicted("forceDisconnectByServer"), SessionClosed("sessionClosedByServer")]
+    "event", [EvictedFromSession("forceDisconnectByServer"), SessionClosed("sessionClosedByServer")]
 )
 def test_server_removing_us_rejoins_with_auto_join(event: Event) -> None:
     m = in_call(machine(), at=0)
@@ -324,10 +326,10 @@ def test_server_removing_us_rejoins_with_auto_join(event: Event) -> None:
 @pytest.mark.parametrize(
     "events",
     [
-        [Evicted("forceDisconnectByUser")],
+        [EvictedFromSession("forceDisconnectByUser")],
         [SessionClosed("")],
-        [SocketLost(""), ResumeFailed()],
-        [SocketLost(""), Evicted("networkDisconnect")],
+        [SocketLost(""), ResumeGaveUp()],
+        [SocketLost(""), EvictedFromSession("networkDisconnect")],
     ],
 )
 def test_lost_call_without_auto_join_goes_idle(events: list[Event]) -> None:
@@ -378,8 +380,8 @@ def test_peer_events_outside_a_call_are_ignored() -> None:
         MediaStalled("x"),
         SocketLost(""),
         Resumed(),
-        ResumeFailed(),
-        Evicted(""),
+        ResumeGaveUp(),
+        EvictedFromSession(""),
     ):
         assert m.handle(e, 1) == []
         assert m.ignored
@@ -396,7 +398,14 @@ def test_user_leave_goes_idle_and_stays_there() -> None:
     assert m.handle(Left(), 51) == [ReleaseMedia()]
     assert state(m) is CallState.IDLE
     assert "press Join" in m.status_line
-    for e in (RetryDue(), Evicted(""), SessionClosed(""), SocketLost(""), Left(), LeaveAction()):
+    for e in (
+        RetryDue(),
+        EvictedFromSession(""),
+        SessionClosed(""),
+        SocketLost(""),
+        Left(),
+        LeaveAction(),
+    ):
         assert m.handle(e, 200) == []
     assert state(m) is CallState.IDLE
 
@@ -486,7 +495,7 @@ def test_shutdown_in_a_call_leaves_releases_and_exits() -> None:
     assert m.handle(Shutdown(), 1) == [LeaveCall(), ReleaseMedia(), Exit(0)]
     assert m.finished
     assert m.status_line == "Shutting down"
-    assert m.handle(Evicted(""), 2) == []
+    assert m.handle(EvictedFromSession(""), 2) == []
     assert m.handle(JoinAction(), 2) == []
     assert m.handle(Shutdown(), 3) == [Exit(0)]
 
@@ -535,8 +544,8 @@ EVENTS = st.one_of(
             Joined(),
             SocketLost("ping timeout"),
             Resumed(),
-            ResumeFailed(),
-            Evicted("networkDisconnect"),
+            ResumeGaveUp(),
+            EvictedFromSession("networkDisconnect"),
             SessionClosed(""),
             PeerFailed(None),
             RetryDue(),
@@ -632,9 +641,9 @@ class RandomEvents(RuleBasedStateMachine):
         elif step == "join":
             event = JoinFailed(error)
         elif step == "resume":
-            event = ResumeFailed(error)
+            event = ResumeGaveUp(error)
         else:
-            event = SocketLost("ping timeout") if lost else Evicted("networkDisconnect")
+            event = SocketLost("ping timeout") if lost else EvictedFromSession("networkDisconnect")
         self.feed(event)
 
     @precondition(lambda self: self.pending is not None)

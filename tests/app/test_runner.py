@@ -18,7 +18,7 @@ from gpiozero import Device
 from gpiozero.pins.mock import MockFactory
 
 from kiosk.app import machine as m
-from kiosk.app.runner import Kiosk
+from kiosk.app.kiosk import Kiosk
 from kiosk.app.sdnotify import SystemdNotifier
 from kiosk.bot import BotOptions, run_bots
 from kiosk.config import parse_config
@@ -26,7 +26,7 @@ from kiosk.devserver.media import AiortcMediaBackend
 from kiosk.devserver.server import DevServer, DevServerOptions
 from kiosk.media import ice
 from kiosk.media.testpattern import read_timestamp
-from kiosk.openvidu.model import display_name_from_metadata
+from kiosk.openvidu.session_model import display_name_from_metadata
 
 SETTINGS = ice.IceSettings.loopback()
 

@@ -11,8 +11,9 @@ from collections.abc import Iterator
 import pytest
 from gpiozero.pins.mock import MockFactory, MockPWMPin
 
+from kiosk.app.indicators import call_pattern
 from kiosk.app.machine import CallState
-from kiosk.controls.leds import Leds, LedSpec, call_pattern
+from kiosk.controls.leds import Leds, LedSpec
 
 CALL, MUTED, CAMERA = 5, 6, 13
 
@@ -55,12 +56,12 @@ def blink_periods(pin: object) -> list[float]:
 
 async def test_call_led_is_off_idle_and_steady_in_a_call(leds: Leds, factory: MockFactory) -> None:
     pin = factory.pin(CALL)
-    leds.show(CallState.IDLE, mic_muted=False, camera_off=False)
+    leds.show(call_pattern(CallState.IDLE), mic_muted=False, camera_off=False)
     assert not any(await sample(pin, 0.1))
-    leds.show(CallState.IN_CALL, mic_muted=False, camera_off=False)
+    leds.show(call_pattern(CallState.IN_CALL), mic_muted=False, camera_off=False)
     values = await sample(pin, 0.3)
     assert all(values)
-    leds.show("idle", mic_muted=False, camera_off=False)  # plain strings work too
+    leds.show(call_pattern("idle"), mic_muted=False, camera_off=False)  # plain strings work too
     assert not any(await sample(pin, 0.1))
 
 
@@ -69,7 +70,7 @@ async def test_call_led_blinks_slowly_while_joining_or_reconnecting(
     leds: Leds, factory: MockFactory, state: CallState | str
 ) -> None:
     pin = factory.pin(CALL)
-    leds.show(state, mic_muted=False, camera_off=False)
+    leds.show(call_pattern(state), mic_muted=False, camera_off=False)
     values = await sample(pin, 1.25)
     assert 2 <= changes(values) <= 4  # 0.5 s on, 0.5 s off
     periods = blink_periods(pin)
@@ -79,7 +80,7 @@ async def test_call_led_blinks_slowly_while_joining_or_reconnecting(
 
 async def test_call_led_blinks_fast_on_error(leds: Leds, factory: MockFactory) -> None:
     pin = factory.pin(CALL)
-    leds.show(CallState.ERROR, mic_muted=False, camera_off=False)
+    leds.show(call_pattern(CallState.ERROR), mic_muted=False, camera_off=False)
     values = await sample(pin, 0.6, every=0.005)
     assert changes(values) >= 4
     periods = blink_periods(pin)
@@ -90,11 +91,11 @@ async def test_showing_the_same_state_again_does_not_restart_the_blink(
     leds: Leds, factory: MockFactory
 ) -> None:
     pin = factory.pin(CALL)
-    leds.show(CallState.JOINING, mic_muted=False, camera_off=False)
+    leds.show(call_pattern(CallState.JOINING), mic_muted=False, camera_off=False)
     # a status refresh every 0.1 s must not keep the LED stuck in its first "on" phase
     values = []
     for _ in range(12):
-        leds.show(CallState.JOINING, mic_muted=False, camera_off=False)
+        leds.show(call_pattern(CallState.JOINING), mic_muted=False, camera_off=False)
         values += await sample(pin, 0.1)
     assert changes(values) >= 2
     assert leds.pattern("call") == "slow"
@@ -102,11 +103,11 @@ async def test_showing_the_same_state_again_does_not_restart_the_blink(
 
 async def test_muted_and_camera_leds_follow_the_flags(leds: Leds, factory: MockFactory) -> None:
     muted, camera = factory.pin(MUTED), factory.pin(CAMERA)
-    leds.show(CallState.IN_CALL, mic_muted=True, camera_off=False)
+    leds.show(call_pattern(CallState.IN_CALL), mic_muted=True, camera_off=False)
     assert (muted.state, camera.state) == (True, False)
-    leds.show(CallState.IN_CALL, mic_muted=False, camera_off=True)
+    leds.show(call_pattern(CallState.IN_CALL), mic_muted=False, camera_off=True)
     assert (muted.state, camera.state) == (False, True)
-    leds.show(CallState.IDLE, mic_muted=True, camera_off=True)
+    leds.show(call_pattern(CallState.IDLE), mic_muted=True, camera_off=True)
     assert (muted.state, camera.state) == (True, True)
 
 
@@ -114,9 +115,9 @@ async def test_active_low_led_is_inverted(factory: MockFactory) -> None:
     leds = Leds(LedSpec(CALL, active_high=False), pin_factory=factory)
     pin = factory.pin(CALL)
     try:
-        leds.show(CallState.IDLE, mic_muted=False, camera_off=False)
+        leds.show(call_pattern(CallState.IDLE), mic_muted=False, camera_off=False)
         assert pin.state is True  # off = high for an LED wired to 3V3
-        leds.show(CallState.IN_CALL, mic_muted=False, camera_off=False)
+        leds.show(call_pattern(CallState.IN_CALL), mic_muted=False, camera_off=False)
         assert pin.state is False
     finally:
         leds.close()
@@ -127,9 +128,11 @@ async def test_pwm_led_goes_fully_on_in_a_call() -> None:
     leds = Leds(LedSpec(CALL, pwm=True), pin_factory=factory)
     pin = factory.pin(CALL)
     try:
-        leds.show(CallState.IN_CALL, mic_muted=True, camera_off=True)  # absent LEDs: ignored
+        leds.show(
+            call_pattern(CallState.IN_CALL), mic_muted=True, camera_off=True
+        )  # absent LEDs: ignored
         assert pin.state == 1.0
-        leds.show(CallState.IDLE, mic_muted=False, camera_off=False)
+        leds.show(call_pattern(CallState.IDLE), mic_muted=False, camera_off=False)
         assert pin.state == 0.0
     finally:
         leds.close()
@@ -138,10 +141,10 @@ async def test_pwm_led_goes_fully_on_in_a_call() -> None:
 
 async def test_close_switches_off_and_releases(factory: MockFactory) -> None:
     leds = Leds(LedSpec(CALL), pin_factory=factory)
-    leds.show(CallState.IN_CALL, mic_muted=False, camera_off=False)
+    leds.show(call_pattern(CallState.IN_CALL), mic_muted=False, camera_off=False)
     leds.close()
     leds.close()
-    leds.show(CallState.IN_CALL, mic_muted=False, camera_off=False)  # no-op, no crash
+    leds.show(call_pattern(CallState.IN_CALL), mic_muted=False, camera_off=False)  # no-op, no crash
     again = Leds(LedSpec(CALL), pin_factory=factory)
     assert again.available
     again.close()
@@ -152,7 +155,7 @@ async def test_gpio_unavailable_logs_one_warning_and_show_is_a_no_op(
 ) -> None:
     with caplog.at_level(logging.WARNING):
         leds = Leds(LedSpec(CALL), LedSpec(MUTED), pin_factory="lgpio")
-        leds.show(CallState.IN_CALL, mic_muted=True, camera_off=False)
+        leds.show(call_pattern(CallState.IN_CALL), mic_muted=True, camera_off=False)
     assert not leds.available
     records = [r for r in caplog.records if r.levelno >= logging.WARNING]
     assert len(records) == 1

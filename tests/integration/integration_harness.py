@@ -107,16 +107,22 @@ class KioskPeer:
         )
         self.mixer = AudioMixer()
         self.session = MediaSession(
-            client.rpc, join.connection_id, join.media_server, self.local, ICE, mixer=self.mixer
+            client.rpc,
+            join.connection_id,
+            join.media_server,
+            self.local,
+            ICE,
+            mixer=self.mixer,
+            stream_of=client.model.stream_of,
         )
-        # streams already in the session (from the joinRoom result), as the runner does
+        # streams already in the session (from the joinRoom result), as the kiosk does
         for participant in list(client.model.participants.values()):
             if participant.stream is not None:
                 self.session.handle(
                     ParticipantPublished(participant.connection_id, participant.stream)
                 )
         self._pump = asyncio.create_task(self._events(), name=f"peer-{self.name}-events")
-        await self.session.start((), publish=True)
+        await self.session.start(publish=True)
         assert self.session.publish_state == "published", self.session.publish_error
 
     async def _events(self) -> None:

@@ -15,8 +15,8 @@ import psutil
 import pytest
 from integration_harness import ROOM, SECRET, KioskPeer, dev_server, wait_until
 
+from kiosk.app.kiosk import Kiosk
 from kiosk.app.machine import CallState
-from kiosk.app.runner import Kiosk
 from kiosk.config import parse_config
 
 FAKE_PAREC = r"""#!{python}

@@ -436,6 +436,7 @@ class KioskPeer:
             self.local,
             IceSettings.loopback(),
             mixer=self.mixer,
+            stream_of=self.client.model.stream_of,
         )
         media = self.media
         self._pump = asyncio.create_task(self._run(), name="interop-kiosk-pump")
@@ -444,7 +445,7 @@ class KioskPeer:
         for cid, participant in self.client.model.participants.items():
             if participant.stream is not None:
                 media.handle(ParticipantPublished(cid, participant.stream))
-        await with_timeout(media.start((), publish=True), "kiosk publishVideo")
+        await with_timeout(media.start(publish=True), "kiosk publishVideo")
         assert media.publish_state == "published", media.publish_error
         return str(join.connection_id)
 
@@ -639,7 +640,8 @@ async def test_media_both_ways(
     # A mute in the browser reaches the kiosk's model and media, and the kiosk stops hearing it.
     await browser.evaluate("() => window.setAudio(false)")
     await wait_until(
-        lambda: browser_id in media.streams and not media.streams[browser_id].audio_active,
+        lambda: (stream := kiosk_peer.client.model.stream_of(browser_id)) is not None
+        and not stream.audio_active,
         "the kiosk to see the browser's audioActive=false",
     )
     participant = kiosk_peer.client.model.participants[browser_id]

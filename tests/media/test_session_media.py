@@ -27,6 +27,7 @@ from kiosk.openvidu.events import (
     StreamPropertyChanged,
     parse_stream,
 )
+from kiosk.openvidu.session_model import SessionModel
 
 ICE = IceSettings.loopback()
 ALICE, BOB = "con_Alice00001", "con_Bob0000002"
@@ -84,22 +85,45 @@ async def test_media_session_end_to_end_with_fake_server() -> None:
     alice = MediaSession(server.client(ALICE), ALICE, "kurento", local, ICE)
     sessions[ALICE] = alice
     mixer = AudioMixer()
-    bob = MediaSession(server.client(BOB), BOB, "kurento", None, ICE, mixer=mixer)
+    bob_model = SessionModel()  # the owner of Bob's view of the streams, as in the kiosk
+    bob = MediaSession(
+        server.client(BOB), BOB, "kurento", None, ICE, mixer=mixer, stream_of=bob_model.stream_of
+    )
     sessions[BOB] = bob
+
+    def bob_sees(event: Any) -> None:
+        bob_model.apply(event)
+        bob.handle(event)
+
     try:
-        await alice.start([])
+        await alice.start()
         assert alice.publish_state == "published", alice.publish_error
         assert alice.publisher is not None and alice.publisher.stream_id is not None
         stream_id = alice.publisher.stream_id
 
-        value = [
-            {"id": ALICE, "createdAt": 1, "metadata": "", "streams": [stream_json(stream_id)]},
-            {"id": "con_NotPublishing", "createdAt": 2, "metadata": ""},
-        ]
-        await bob.start(value)
+        bob_model.load_join_result(
+            {
+                "id": BOB,
+                "metadata": "",
+                "value": [
+                    {
+                        "id": ALICE,
+                        "createdAt": 1,
+                        "metadata": "",
+                        "streams": [stream_json(stream_id)],
+                    },
+                    {"id": "con_NotPublishing", "createdAt": 2, "metadata": ""},
+                ],
+            }
+        )
+        await bob.start(publish=False)
         stream = parse_stream(stream_json(stream_id))
         assert stream is not None
-        bob.handle(ParticipantPublished(ALICE, stream))  # the §4.2 race: same stream again
+        # The kiosk seeds subscriptions by replaying who already publishes …
+        for cid, participant in bob_model.participants.items():
+            if participant.stream is not None:
+                bob.handle(ParticipantPublished(cid, participant.stream))
+        bob_sees(ParticipantPublished(ALICE, stream))  # … and the §4.2 race: same stream again
         await wait_until(
             lambda: ALICE in bob.frames and bob.frames[ALICE].frame_count >= 3, 10, "frames at Bob"
         )
@@ -125,12 +149,13 @@ async def test_media_session_end_to_end_with_fake_server() -> None:
         await wait_until(lambda: sub.candidates_dropped == dropped + 1, 5, "dropped candidate")
 
         # properties and stall detection
-        bob.handle(StreamPropertyChanged(ALICE, stream_id, "audioActive", False, "publishAudio"))
-        assert not bob.streams[ALICE].audio_active and bob.streams[ALICE].video_active
+        bob_sees(StreamPropertyChanged(ALICE, stream_id, "audioActive", False, "publishAudio"))
+        seen = bob_model.stream_of(ALICE)
+        assert seen is not None and not seen.audio_active and seen.video_active
         now = time.monotonic()
         assert bob.stalled(now, 5.0) == []
         assert bob.stalled(now + 60, 5.0) == [stream_id]
-        bob.handle(StreamPropertyChanged(ALICE, stream_id, "videoActive", False, "publishVideo"))
+        bob_sees(StreamPropertyChanged(ALICE, stream_id, "videoActive", False, "publishVideo"))
         assert bob.stalled(now + 60, 5.0) == []  # a muted video is not a stalled one
 
         # mute through the session announces it
@@ -201,7 +226,7 @@ async def test_publish_failure_leaves_session_receiving_only() -> None:
 
     local = LocalMedia(ToneTrack(440), None, [], "CUSTOM")
     alice = MediaSession(Refusing(), ALICE, "kurento", local, ICE)
-    await alice.start([])
+    await alice.start()
     assert alice.publish_state == "failed" and alice.publisher is None
     assert alice.publish_error is not None and "401" in alice.publish_error
     await alice.close()

@@ -15,7 +15,7 @@ from kiosk.openvidu.events import (
     parse_notification,
 )
 from kiosk.openvidu.jsonrpc import Notification
-from kiosk.openvidu.model import SessionModel, display_name_from_metadata
+from kiosk.openvidu.session_model import SessionModel, display_name_from_metadata
 
 HUGE = "Z" * 500_000
 

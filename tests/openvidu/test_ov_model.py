@@ -11,7 +11,7 @@ from kiosk.openvidu.events import (
     StreamInfo,
     StreamPropertyChanged,
 )
-from kiosk.openvidu.model import SessionModel, display_name_from_metadata
+from kiosk.openvidu.session_model import SessionModel, display_name_from_metadata
 
 
 def stream(stream_id: str) -> StreamInfo:

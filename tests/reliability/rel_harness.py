@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kiosk.app.runner import Kiosk
+from kiosk.app.kiosk import Kiosk
 from kiosk.config import KioskConfig, parse_config
 
 REPO = Path(__file__).resolve().parents[2]

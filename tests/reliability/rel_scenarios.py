@@ -35,8 +35,8 @@ from rel_harness import (
 )
 from rel_harness import _env as _child_env
 
+from kiosk.app.kiosk import Kiosk
 from kiosk.app.machine import CallState
-from kiosk.app.runner import Kiosk
 from kiosk.bot import BotOptions, run_bots
 from kiosk.devserver.media import AiortcMediaBackend
 from kiosk.devserver.server import DevServer, DevServerOptions

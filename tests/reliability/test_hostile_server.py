@@ -28,8 +28,8 @@ from rel_harness import kiosk_config, wait_until
 from rel_scenarios import kiosk_running
 from websockets.asyncio.server import ServerConnection, serve
 
+from kiosk.app.kiosk import Kiosk
 from kiosk.app.machine import CallState
-from kiosk.app.runner import Kiosk
 from kiosk.errors import KioskError
 from kiosk.openvidu.tokens import FixedTokenProvider, RestTokenProvider
 

@@ -18,8 +18,8 @@ from rel_harness import (
 )
 from rel_scenarios import kiosk_running
 
+from kiosk.app.kiosk import Kiosk
 from kiosk.app.machine import CallState
-from kiosk.app.runner import Kiosk
 from kiosk.bot import Bot, BotOptions, run_bots
 from kiosk.devserver.media import AiortcMediaBackend, EncodedRelay
 from kiosk.devserver.server import DevServer, DevServerOptions

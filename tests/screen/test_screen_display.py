@@ -13,8 +13,8 @@ import pytest
 
 from kiosk.errors import DisplayError
 from kiosk.screen.display import Display, DisplaySettings, KeyEvent
-from kiosk.screen.model import RoomState, RoomView, TileInfo
 from kiosk.screen.renderer import run_render_loop
+from kiosk.screen.roomview import RoomState, RoomView, TileInfo
 
 
 @pytest.fixture

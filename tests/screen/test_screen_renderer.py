@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 
 from kiosk.screen import theme
 from kiosk.screen.layout import Rect
-from kiosk.screen.model import ROOM_STATES, RoomView, TileInfo, Toast
 from kiosk.screen.renderer import Renderer, encode_png, screenshot, screenshot_async
+from kiosk.screen.roomview import ROOM_STATES, RoomView, TileInfo, Toast
 
 W, H = 1280, 720
 RED = (230, 20, 20)
@@ -698,7 +698,7 @@ def test_hostile_names_do_not_break_the_screen(surface: pygame.Surface) -> None:
 
 
 def test_fake_sources_satisfy_the_frame_source_protocol() -> None:
-    from kiosk.screen.frames import FrameSource
+    from kiosk.protocols import FrameSource
 
     assert isinstance(FakeSource(RED), FrameSource)
     assert not isinstance(object(), FrameSource)

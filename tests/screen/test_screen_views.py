@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 
 import pytest
 
-from kiosk.screen.views import SELF_ID, MainViewPolicy
+from kiosk.screen.mainview import SELF_ID, MainViewPolicy
 
 DT = 0.05  # 20 updates per second, like an app tick
 SILENT = -90.0

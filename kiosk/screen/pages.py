@@ -14,7 +14,7 @@ import pygame
 
 from kiosk.screen import theme
 from kiosk.screen.layout import Rect
-from kiosk.screen.model import RoomView
+from kiosk.screen.roomview import RoomView
 from kiosk.screen.theme import Color, Sizes, TextCache
 from kiosk.screen.tiles import to_pygame_rect
 

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from kiosk.screen.frames import FrameSource
+from kiosk.protocols import FrameSource
 
 RoomState = Literal["idle", "joining", "in_call", "reconnecting", "error"]
 ROOM_STATES: tuple[RoomState, ...] = ("idle", "joining", "in_call", "reconnecting", "error")

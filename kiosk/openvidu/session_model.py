@@ -96,6 +96,11 @@ class SessionModel:
         participant = self.participants.get(connection_id)
         return participant.display_name if participant else ""
 
+    def stream_of(self, connection_id: str) -> StreamInfo | None:
+        """The current stream of a participant (``None``: unknown or not publishing)."""
+        participant = self.participants.get(connection_id)
+        return participant.stream if participant else None
+
     def streams(self) -> dict[str, StreamInfo]:
         """Remote streams by connection id."""
         return {cid: p.stream for cid, p in self.participants.items() if p.stream is not None}

@@ -1,0 +1,47 @@
+"""The 1 s tick: toast expiry, stalled or failed streams reported to the machine, received fps."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING
+
+from kiosk.app import machine as m
+from kiosk.app.telemetry import StreamStats
+
+if TYPE_CHECKING:
+    from kiosk.app.kiosk import Kiosk
+
+log = logging.getLogger(__name__)
+
+TICK_SECONDS = 1.0
+
+
+async def run(kiosk: Kiosk) -> None:
+    while True:
+        await asyncio.sleep(TICK_SECONDS)
+        tick(kiosk, kiosk.clock())
+
+
+def tick(kiosk: Kiosk, now: float) -> None:
+    kiosk.toasts = [t for t in kiosk.toasts if t.expires_at > now]
+    media = kiosk.media
+    if media is None or kiosk.machine.state != m.CallState.IN_CALL:
+        return
+    stall_seconds = kiosk.config.media.stall_seconds
+    reported = kiosk.reported
+    for stream_id in media.stalled(now, stall_seconds):
+        if now - reported.get(stream_id, -1e9) >= stall_seconds:
+            reported[stream_id] = now
+            log.warning("media stalled on %s: re-subscribing", stream_id)
+            kiosk.post(m.MediaStalled(stream_id))
+    for stream_id in list(media.errors):
+        if now - reported.get(stream_id, -1e9) >= stall_seconds:
+            reported[stream_id] = now
+            kiosk.post(m.PeerFailed(stream_id))
+    for cid, frames in media.frames.items():
+        st = kiosk.stream_stats.setdefault(cid, StreamStats(frames.frame_count, now))
+        dt = now - st.last_time
+        if dt >= 1.0:
+            st.fps = (frames.frame_count - st.last_count) / dt
+            st.last_count, st.last_time = frames.frame_count, now

@@ -1,0 +1,313 @@
+"""``Kiosk``: the running appliance — owns the lifecycle and the call's live objects.
+
+One asyncio loop owns everything. The pure :class:`~kiosk.app.machine.CallMachine` decides;
+the pieces around it only carry out its commands and report back:
+
+* :mod:`kiosk.app.executor` — a machine command → an operation or a timer;
+* :mod:`kiosk.app.operations` — token, join, resume, leave (one at a time);
+* :mod:`kiosk.app.event_pump` — the client's notifications → media, toasts, machine events;
+* :mod:`kiosk.app.housekeeping` — the 1 s tick: stalled streams, received fps, toast expiry;
+* :mod:`kiosk.app.actions` — a button or key press → machine event, main view, mute;
+* :mod:`kiosk.app.roomview_builder` — the :class:`~kiosk.screen.roomview.RoomView` drawn each
+  frame; :mod:`kiosk.app.telemetry` — /status and /metrics;
+* :mod:`kiosk.app.wiring` — the one place that maps config onto settings.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from kiosk.app import actions, housekeeping, roomview_builder, telemetry
+from kiosk.app import machine as m
+from kiosk.app.executor import Executor
+from kiosk.app.indicators import call_pattern
+from kiosk.app.operations import Operations
+from kiosk.app.sdnotify import SystemdNotifier
+from kiosk.app.status import Metrics, StatusServer
+from kiosk.app.telemetry import KioskSnapshot, StreamStats
+from kiosk.app.wiring import (
+    button_specs_from_config,
+    display_settings_from_config,
+    ice_settings_from_config,
+    led_specs_from_config,
+    machine_config_from_config,
+    token_provider_from_config,
+    view_policy_from_config,
+)
+from kiosk.config import KioskConfig
+from kiosk.controls._gpio import resolve_pin_factory
+from kiosk.controls.actions import Action
+from kiosk.controls.buttons import Buttons
+from kiosk.controls.leds import Leds
+from kiosk.media import ice as ice_seam
+from kiosk.media import jitter
+from kiosk.media.audio_devices import check_all_async
+from kiosk.media.devices import LocalMedia, open_audio_output
+from kiosk.media.publisher import MediaKind
+from kiosk.media.session_media import MediaSession
+from kiosk.media.sinks import AudioMixer
+from kiosk.openvidu.client import OpenViduClient
+from kiosk.openvidu.tokens import TokenProvider
+from kiosk.screen.display import Display
+from kiosk.screen.renderer import Renderer, run_render_loop, screenshot_async
+from kiosk.screen.roomview import RoomView, Toast
+
+log = logging.getLogger(__name__)
+
+_TOAST_SECONDS = 4.0
+SHUTDOWN_SECONDS = 5.0
+
+
+class Kiosk:
+    """The running appliance. ``await Kiosk(config).run()`` returns the exit code."""
+
+    def __init__(
+        self,
+        config: KioskConfig,
+        *,
+        tokens: TokenProvider | None = None,
+        ice: ice_seam.IceSettings | None = None,
+        display: Display | None = None,
+        notifier: SystemdNotifier | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.config = config
+        self.tokens = tokens or token_provider_from_config(config)
+        self.ice = ice or ice_settings_from_config(config)
+        self.display = display or Display(display_settings_from_config(config))
+        self.notifier = notifier or SystemdNotifier()
+        self.clock = clock
+        self.machine = m.CallMachine(machine_config_from_config(config))
+        self.view_policy = view_policy_from_config(config)  # the only holder of the main view
+        self.metrics = Metrics()
+        self.stats = KioskSnapshot()
+        # The live call: set by operations.join, cleared by operations.leave.
+        self.client: OpenViduClient | None = None
+        self.media: MediaSession | None = None
+        self.local_media: LocalMedia | None = None
+        self.mixer: AudioMixer | None = None
+        self.renderer: Renderer | None = None
+        self.buttons: Buttons | None = None
+        self.leds: Leds | None = None
+        self.status_server: StatusServer | None = None
+        self.stop = asyncio.Event()
+        self.ready = asyncio.Event()  # set once the screen is up and the status endpoint listens
+        self.exit_code = 0
+        self.toasts: list[Toast] = []
+        self.media_problems: list[str] = []
+        self.muted: dict[MediaKind, bool] = {"audio": False, "video": False}
+        self.server_reachable: bool | None = None  # what the idle screen says about the server
+        self.stream_stats: dict[str, StreamStats] = {}
+        self.reported: dict[str, float] = {}  # stream id -> when we last reported it stalled
+        self._events: asyncio.Queue[m.Event] = asyncio.Queue()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self.operations = Operations(self)
+        self.executor = Executor(self, self.operations)
+
+    # --- plumbing ------------------------------------------------------------------------------
+
+    @property
+    def main_id(self) -> str:
+        """The participant on the main view (held by the view policy)."""
+        return self.view_policy.main
+
+    def post(self, event: m.Event) -> None:
+        """Hand an event to the machine (from the loop thread only)."""
+        self._events.put_nowait(event)
+
+    def post_threadsafe(self, loop: asyncio.AbstractEventLoop, event: m.Event) -> None:
+        loop.call_soon_threadsafe(self.post, event)
+
+    def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
+        task = asyncio.get_running_loop().create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    def toast(self, text: str) -> None:
+        self.toasts.append(Toast(text, self.clock() + _TOAST_SECONDS))
+        del self.toasts[:-4]
+        log.info("toast: %s", text)
+
+    def show_leds(self) -> None:
+        if self.leds is not None:
+            self.leds.show(
+                call_pattern(self.machine.state), self.muted["audio"], self.muted["video"]
+            )
+
+    def on_action(self, action: Action) -> None:
+        """A button or key press (always called on the loop thread): :mod:`kiosk.app.actions`."""
+        actions.handle_action(self, action)
+
+    def room_view(self) -> RoomView:
+        return roomview_builder.build_room_view(self)
+
+    def status(self) -> dict[str, Any]:
+        return telemetry.status(self)
+
+    def metrics_text(self) -> str:
+        return telemetry.metrics_text(self)
+
+    async def screenshot(self) -> bytes | None:
+        if not self.display.is_open:
+            return None
+        return await screenshot_async(self.display.surface)
+
+    # --- main ----------------------------------------------------------------------------------
+
+    async def run(self, *, duration: float | None = None) -> int:
+        loop = asyncio.get_running_loop()
+        ice_seam.install(self.ice)
+        jitter.install()  # release video frames on the RTP marker bit (−33 ms latency)
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(sig, self.post, m.Shutdown())
+        self.display.open()
+        self.display.set_screensaver_allowed(False)
+        self.renderer = Renderer(self.display.surface)
+        self._start_audio()
+        await self._check_audio_devices()
+        self._start_controls(loop)
+        if self.config.status.enabled:
+            self.status_server = StatusServer(
+                self.config.status.listen, self.status, self.metrics_text, self.screenshot
+            )
+            await self.status_server.start()
+            log.info("status: %s/status", self.status_server.url)
+        render_stop = asyncio.Event()
+        render = self.spawn(
+            run_render_loop(
+                self.display,
+                self.room_view,
+                render_stop,
+                max_fps=self.config.display.max_fps,
+                on_frame=self._on_frame,
+                on_key=lambda key: actions.handle_key(self, key),
+                on_quit=self._on_quit,
+                renderer=self.renderer,
+                clock=self.clock,
+                strip=self.config.display.strip,
+            ),
+            "render",
+        )
+        self.notifier.ready(status="screen up")
+        self.ready.set()
+        machine_task = self.spawn(self._machine_loop(), "machine")
+        tick = self.spawn(housekeeping.run(self), "housekeeping")
+        if duration is not None:
+            loop.call_later(duration, self.post, m.Shutdown())
+        self.post(m.Start())
+        try:
+            await self.stop.wait()
+        finally:
+            self.notifier.stopping()
+            render_stop.set()
+            tick.cancel()
+            machine_task.cancel()
+            await self._teardown()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(render, 2)
+            self.display.close()
+            self.notifier.close()
+        return self.exit_code
+
+    def _start_controls(self, loop: asyncio.AbstractEventLoop) -> None:
+        """GPIO buttons and LEDs; where GPIO is unavailable they log one warning and do nothing."""
+        specs = button_specs_from_config(self.config)
+        led_specs = led_specs_from_config(self.config)
+        if not specs and not any(led_specs.values()):
+            return
+        # One factory for buttons and LEDs (a name would make each build its own).
+        name = self.config.buttons.pin_factory
+        factory: Any = name
+        with contextlib.suppress(Exception):  # Buttons/Leds report it as their one warning
+            factory = resolve_pin_factory(name)
+        if specs:
+            self.buttons = Buttons(specs, self.on_action, loop, pin_factory=factory)
+        if any(led_specs.values()):
+            self.leds = Leds(
+                led_specs["call"],
+                led_specs["muted"],
+                led_specs["camera_off"],
+                pin_factory=factory,
+            )
+            self.show_leds()
+
+    async def _check_audio_devices(self) -> None:
+        """Say at start, once and clearly, when a configured microphone or speaker is missing."""
+        media = self.config.media
+        for problem in await check_all_async(media.microphone.device, media.speaker.device):
+            log.warning("%s", problem)
+            if problem not in self.media_problems:
+                self.media_problems.append(problem)
+
+    def _start_audio(self) -> None:
+        output, problem = open_audio_output(self.config.media.speaker.device)
+        if problem:
+            self.media_problems.append(problem)
+            log.warning("%s", problem)
+        self.mixer = AudioMixer(48000, 2, max_buffer_ms=self.config.media.audio_buffer_ms)
+        self.mixer.start(output)
+
+    async def _teardown(self) -> None:
+        await self.executor.wind_down()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.operations.leave(), SHUTDOWN_SECONDS)
+        self.operations.release_local_media()
+        if self.buttons is not None:
+            await asyncio.to_thread(self.buttons.close)
+        if self.leds is not None:
+            self.leds.close()
+        if self.mixer is not None:
+            await self.mixer.close()
+        if self.status_server is not None:
+            await self.status_server.stop()
+        for task in list(self._tasks):
+            if task.get_name() != "render":
+                task.cancel()
+
+    # --- the machine -----------------------------------------------------------------------------
+
+    async def _machine_loop(self) -> None:
+        while True:
+            event = await self._events.get()
+            now = self.clock()
+            before = self.machine.state
+            commands = self.machine.handle(event, now)
+            if self.machine.ignored:
+                log.debug("ignored %s in state %s", type(event).__name__, before)
+            if self.machine.state != before:
+                log.info("state %s → %s (%s)", before, self.machine.state, type(event).__name__)
+                self.metrics.inc("kiosk_state_changes_total", state=str(self.machine.state))
+                self.notifier.status(self.machine.status_line or str(self.machine.state))
+                self.show_leds()
+            for command in commands:
+                self.executor.execute(command)
+
+    # --- screen callbacks ------------------------------------------------------------------------
+
+    def _on_frame(self) -> None:
+        now = self.clock()
+        self.notifier.watchdog()
+        media = self.media
+        if (
+            self.stats.first_remote_frame_at is None
+            and media is not None
+            and any(f.frame_count for f in media.frames.values())
+        ):
+            self.stats.first_remote_frame_at = now  # drawn in the iteration that just ended
+            log.info(
+                "first remote frame on screen %.2f s after start (join request → frame %.2f s)",
+                now - self.stats.started_at,
+                self.stats.join_seconds or 0.0,
+            )
+
+    def _on_quit(self) -> None:
+        if self.config.display.allow_quit:
+            self.post(m.Shutdown())

@@ -1,0 +1,27 @@
+"""``kiosk run``: arguments and entry (what systemd starts)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+
+from kiosk.app.kiosk import Kiosk
+from kiosk.config import load_config
+from kiosk.logsetup import setup_logging
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config",
+        "-c",
+        default="/etc/kiosk/config.yaml",
+        help="configuration file (default /etc/kiosk/config.yaml)",
+    )
+    parser.add_argument("--duration", type=float, help="leave and exit after S seconds")
+
+
+def main_from_args(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    setup_logging(config.logging.level, config.logging.format)
+    kiosk = Kiosk(config)
+    return asyncio.run(kiosk.run(duration=args.duration))

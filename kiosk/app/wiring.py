@@ -1,0 +1,116 @@
+"""Configuration → settings: the one place that maps the validated config onto the small
+settings values and providers the rest of the kiosk takes (docs/architecture.md)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+from kiosk.app import machine as m
+from kiosk.config import KioskConfig, resolve_secret
+from kiosk.controls.actions import Action
+from kiosk.controls.buttons import ButtonSpec
+from kiosk.controls.leds import LedSpec
+from kiosk.errors import ConfigError
+from kiosk.media import ice as ice_seam
+from kiosk.media.devices import CameraSettings
+from kiosk.openvidu.tls import make_ssl_context
+from kiosk.openvidu.tokens import (
+    AppServerTokenProvider,
+    FixedTokenProvider,
+    RestTokenProvider,
+    TokenProvider,
+)
+from kiosk.redact import register_secret
+from kiosk.screen.display import DisplaySettings
+from kiosk.screen.mainview import MainViewPolicy
+
+BUTTON_ACTIONS = ("join_leave", "next", "mute_mic", "camera")
+LED_NAMES = ("call", "muted", "camera_off")
+
+
+def token_provider_from_config(
+    config: KioskConfig, env: Mapping[str, str] | None = None
+) -> TokenProvider:
+    """The one way this config gets tokens: fixed token, application server, or REST + secret."""
+    server, session = config.server, config.session
+    ssl_context = make_ssl_context(server.verify_tls, server.ca_file)
+    if server.token is not None:
+        return FixedTokenProvider(server.token.get_secret_value())
+    if server.application_url:
+        return AppServerTokenProvider(
+            server.application_url,
+            session.id,
+            ssl_context=ssl_context,
+            timeout=server.timeout_seconds,
+        )
+    secret = resolve_secret(server, os.environ if env is None else env)
+    if not secret:
+        raise ConfigError(
+            [
+                "server.secret: no way to get a token: set server.secret, server.secret_file, "
+                "server.application_url or server.token, or provide KIOSK_OPENVIDU_SECRET or the "
+                "systemd credential 'openvidu-secret'"
+            ]
+        )
+    register_secret(secret)
+    return RestTokenProvider(
+        server.url,
+        secret,
+        session.id,
+        role=session.role,
+        ssl_context=ssl_context,
+        timeout=server.timeout_seconds,
+    )
+
+
+def ice_settings_from_config(config: KioskConfig) -> ice_seam.IceSettings:
+    return ice_seam.IceSettings(
+        host_addresses=tuple(config.ice.host_addresses), loopback_only=config.ice.loopback_only
+    )
+
+
+def display_settings_from_config(config: KioskConfig) -> DisplaySettings:
+    return DisplaySettings(
+        driver=config.display.driver,
+        fullscreen=config.display.fullscreen,
+        size=config.display.size_pixels,
+        title=f"kiosk — {config.display.room_name or config.session.name}",
+    )
+
+
+def machine_config_from_config(config: KioskConfig) -> m.MachineConfig:
+    return m.MachineConfig(
+        auto_join=config.session.auto_join,
+        server=config.server.url,
+        # The server keeps a silent participant for its ping watchdog (15 s) plus the grace
+        # period (10 s, §7.2); we notice a loss after 5–10 s. Keep trying to resume for 20 s: a
+        # server that already dropped us says so at once (40007).
+        resume_grace_s=20.0,
+    )
+
+
+def view_policy_from_config(config: KioskConfig) -> MainViewPolicy:
+    return MainViewPolicy(config.display.main, pin_seconds=config.display.pin_seconds)
+
+
+def camera_settings_from_config(config: KioskConfig) -> CameraSettings:
+    cam = config.media.camera
+    return CameraSettings(cam.width, cam.height, cam.fps, cam.input_format)
+
+
+def button_specs_from_config(config: KioskConfig) -> dict[Action, ButtonSpec]:
+    b = config.buttons
+    return {
+        Action(name): ButtonSpec(c.pin, c.pull_up, c.bounce_time, c.hold_seconds)
+        for name in BUTTON_ACTIONS
+        if (c := getattr(b, name)) is not None
+    }
+
+
+def led_specs_from_config(config: KioskConfig) -> dict[str, LedSpec | None]:
+    leds = config.leds
+    return {
+        name: LedSpec(c.pin, c.active_high, c.pwm) if (c := getattr(leds, name)) else None
+        for name in LED_NAMES
+    }
