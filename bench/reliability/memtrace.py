@@ -25,7 +25,6 @@ import tracemalloc
 from typing import Any
 
 from _common import emit, workdir
-from kiosk.app.kiosk import Kiosk
 from rel_harness import (
     BotProc,
     DevServerProc,
@@ -36,6 +35,8 @@ from rel_harness import (
     wait_until,
 )
 from rel_scenarios import kiosk_running
+
+from kiosk.app.kiosk import Kiosk
 
 log = logging.getLogger("memtrace")
 
