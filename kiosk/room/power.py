@@ -234,7 +234,8 @@ def choose_display_power(
     program = cec_program or shutil.which("cec-ctl")
     if method in ("auto", "cec"):
         devices = [cec_device] if cec_device else sorted(glob.glob(dev_glob))
-        if devices and program and os.path.exists(devices[0]):
+        # A configured device is trusted (a missing one shows as last_error on each switch).
+        if devices and program and (cec_device or os.path.exists(devices[0])):
             return CecPower(devices[0], runner, program=program)
         if method == "cec":
             why = "cec-ctl not found (apt install v4l-utils)" if not program else "no CEC device"
