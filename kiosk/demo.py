@@ -16,6 +16,8 @@ import logging
 import os
 import socket
 import sys
+import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 
 from kiosk.app import machine as m
@@ -150,6 +152,14 @@ async def _announce_and_shoot(kiosk: Kiosk, path: Path | None) -> None:
             last_state = line
 
 
+def default_screenshot_path(env: Mapping[str, str] = os.environ) -> Path:
+    """Outside the working tree: the user's runtime directory, else the temp directory."""
+    runtime = env.get("XDG_RUNTIME_DIR", "")
+    if runtime and os.path.isdir(runtime) and os.access(runtime, os.W_OK):
+        return Path(runtime) / "kiosk-demo.png"
+    return Path(tempfile.gettempdir()) / f"kiosk-demo-{os.getuid()}.png"
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--duration", type=float, help="leave and exit after S seconds")
     parser.add_argument("--bots", type=int, default=3, help="synthetic participants (default 3)")
@@ -159,8 +169,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--screenshot",
-        default="kiosk-demo.png",
-        help="where to write the screen every few seconds (default kiosk-demo.png; '' = never)",
+        default=None,
+        help="where to write the screen every few seconds (default "
+        "$XDG_RUNTIME_DIR/kiosk-demo.png, else kiosk-demo-<uid>.png in the temp directory; "
+        "'' = never)",
     )
     parser.add_argument(
         "--headless", action="store_true", help="dummy display even where a display exists"
@@ -183,7 +195,9 @@ def main_from_args(args: argparse.Namespace) -> int:
             bots=args.bots,
             port=args.port,
             status_port=args.status_port,
-            screenshot=Path(args.screenshot) if args.screenshot else None,
+            screenshot=default_screenshot_path()
+            if args.screenshot is None
+            else (Path(args.screenshot) if args.screenshot else None),
             windowed=windowed,
         )
     )

@@ -23,6 +23,7 @@ import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
@@ -30,6 +31,7 @@ import numpy.typing as npt
 from aiortc.mediastreams import MediaStreamTrack
 
 from kiosk.errors import DeviceUnavailable
+from kiosk.media.audio_devices import PROC_ASOUND, read_alsa_cards
 from kiosk.media.cameras import find_camera
 from kiosk.media.testpattern import TestPatternTrack
 from kiosk.media.tone import ToneTrack
@@ -122,11 +124,30 @@ def open_microphone(spec: str) -> MediaStreamTrack | None:
         fmt, device = "alsa", spec[len("alsa:") :] or "default"
     else:
         fmt, device = "alsa", spec
+    if no_sound_at_all():  # ALSA would print its "ALSA lib …" lines before failing
+        raise DeviceUnavailable("microphone", device, NO_SOUND)
     player = _player("microphone", device, fmt, {"channels": "1", "sample_rate": "48000"})
     if player.audio is None:
         raise DeviceUnavailable("microphone", device, "it delivers no audio")
     track: MediaStreamTrack = player.audio
     return track
+
+
+NO_SOUND = "no sound card and no sound server on this machine"
+
+
+def no_sound_at_all(proc_asound: Path = PROC_ASOUND, runtime_dir: str | None = None) -> bool:
+    """True when neither ALSA lists a card nor a PulseAudio/PipeWire socket exists."""
+    try:
+        if read_alsa_cards(proc_asound):
+            return False
+    except OSError:
+        return False  # cannot tell: let ALSA answer
+    runtime = runtime_dir or os.environ.get("XDG_RUNTIME_DIR") or f"/run/user/{os.getuid()}"
+    sockets = ("pulse/native", "pipewire-0")
+    if os.environ.get("PULSE_SERVER"):
+        return False
+    return not any(os.path.exists(os.path.join(runtime, name)) for name in sockets)
 
 
 @dataclass
@@ -231,6 +252,13 @@ class SdlAudioOutput:
         self.device = device
         set_env = env or os.environ.__setitem__
         devicename: str | None = None
+        if (
+            device in ("", "default")
+            and os.environ.get("SDL_AUDIODRIVER", "") in ("", "alsa")
+            and no_sound_at_all()
+        ):
+            # Without this SDL falls back to ALSA, which prints 8 "ALSA lib …" lines first.
+            raise DeviceUnavailable("speaker", device, NO_SOUND)
         if device.startswith("pulse:"):
             set_env("SDL_AUDIODRIVER", "pulseaudio")
             if device[len("pulse:") :]:
@@ -278,6 +306,5 @@ def open_audio_output(
         return NullAudioOutput(sample_rate, channels), None
     try:
         return SdlAudioOutput(spec, sample_rate, channels), None
-    except DeviceUnavailable as exc:
-        log.warning("%s", exc)
+    except DeviceUnavailable as exc:  # the caller says it (once)
         return NullAudioOutput(sample_rate, channels), str(exc)

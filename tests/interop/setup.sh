@@ -21,15 +21,15 @@ else
         log "not root: cannot apt-get install chromium"
         exit 1
     fi
-    apt-get update
-    DEBIAN_FRONTEND=noninteractive apt-get install -y chromium
+    apt-get -o DPkg::Lock::Timeout=300 update
+    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y chromium
 fi
 
 # --- openvidu-browser builds ------------------------------------------------------------------
 if ! command -v npm >/dev/null 2>&1; then
     log "npm missing: installing nodejs and npm (apt-get)"
-    apt-get update
-    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends nodejs npm
+    apt-get -o DPkg::Lock::Timeout=300 update
+    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y --no-install-recommends nodejs npm
 fi
 
 bundles=(
