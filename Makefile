@@ -7,7 +7,7 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: demo test setup setup-dev setup-system setup-interop lint bench clean
+.PHONY: demo test setup setup-dev setup-system setup-interop lint bench clean lock check-lock
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -36,6 +36,7 @@ demo: setup
 test: setup-dev setup-system setup-interop
 	$(BIN)/ruff check kiosk tests bench
 	$(BIN)/mypy
+	$(MAKE) --no-print-directory check-lock
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: setup-dev
@@ -45,5 +46,20 @@ lint: setup-dev
 bench: setup-dev
 	$(BIN)/python bench/render.py
 
+# requirements.lock: the runtime set (and what building the kiosk needs) pinned with hashes, for
+# install.sh's pip install --require-hashes. Regenerate after changing pyproject's dependencies.
+LOCK_VENV := .lock-venv
+lock:
+	$(PY) -m venv $(LOCK_VENV)
+	$(LOCK_VENV)/bin/pip install --disable-pip-version-check -q pip-tools
+	$(LOCK_VENV)/bin/pip-compile -q --generate-hashes --allow-unsafe --strip-extras \
+	  --no-emit-index-url --no-emit-find-links --no-emit-trusted-host \
+	  -o requirements.lock pyproject.toml tools/build-requirements.in
+
+# Every pin resolves and every hash matches what the index serves (nothing is installed).
+check-lock: setup-dev
+	$(BIN)/pip install --disable-pip-version-check --dry-run --ignore-installed --require-hashes \
+	  --no-deps -q -r requirements.lock
+
 clean:
-	rm -rf $(VENV) tests/interop/node_modules .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(LOCK_VENV) tests/interop/node_modules .pytest_cache .mypy_cache .ruff_cache

@@ -46,7 +46,13 @@ echo "== virtualenv $PREFIX/venv"
 install -d -m 0755 "$PREFIX"
 python3 -m venv "${VENV_OPTS[@]}" "$PREFIX/venv"
 # lgpio (the pin factory a Pi 5 needs) comes with the kiosk on Python <= 3.12 (pyproject.toml).
-"$PREFIX/venv/bin/pip" install --disable-pip-version-check -q --upgrade "$SRC" \
+# Dependencies only as pinned in requirements.lock, each file checked against its hash; then
+# the kiosk itself from this source, built with the locked setuptools (nothing unpinned).
+"$PREFIX/venv/bin/pip" install --disable-pip-version-check -q --require-hashes \
+  -r "$SRC/requirements.lock" \
+  || die "pip install of the locked dependencies into $PREFIX/venv failed (see above)"
+"$PREFIX/venv/bin/pip" install --disable-pip-version-check -q --no-deps --no-build-isolation \
+  --upgrade "$SRC" \
   || die "pip install of the kiosk into $PREFIX/venv failed (see above)"
 # Fail here, not on the wall: lgpio must be the real library and importable by the venv.
 # Importing it creates notify pipes in LG_WD, so give it a scratch directory.
