@@ -37,6 +37,8 @@ from kiosk.app.wiring import (
     ice_settings_from_config,
     led_specs_from_config,
     machine_config_from_config,
+    security_warnings_from_config,
+    status_options_from_config,
     token_provider_from_config,
     view_policy_from_config,
 )
@@ -45,6 +47,7 @@ from kiosk.controls._gpio import resolve_pin_factory
 from kiosk.controls.actions import Action
 from kiosk.controls.buttons import Buttons
 from kiosk.controls.leds import Leds
+from kiosk.logsetup import install_loop_exception_handler
 from kiosk.media import ice as ice_seam
 from kiosk.media import jitter
 from kiosk.media.audio_devices import check_all_async
@@ -161,8 +164,15 @@ class Kiosk:
 
     # --- main ----------------------------------------------------------------------------------
 
+    def warn_weakened_security(self) -> None:
+        """Weakened transport security is loud: one log line each at start, and on the screen."""
+        for warning in security_warnings_from_config(self.config):
+            log.warning("security: %s", warning)
+            self.toast(f"Warning: {warning.split(' (')[0]}")
+
     async def run(self, *, duration: float | None = None) -> int:
         loop = asyncio.get_running_loop()
+        install_loop_exception_handler(loop)
         ice_seam.install(self.ice)
         jitter.install()  # release video frames on the RTP marker bit (−33 ms latency)
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -170,16 +180,20 @@ class Kiosk:
                 loop.add_signal_handler(sig, self.post, m.Shutdown())
         self.display.open()
         self.display.set_screensaver_allowed(False)
+        self.warn_weakened_security()
         self.renderer = Renderer(self.display.surface)
         self._start_audio()
         await self._check_audio_devices()
         self._start_controls(loop)
         if self.config.status.enabled:
             self.status_server = StatusServer(
-                self.config.status.listen, self.status, self.metrics_text, self.screenshot
+                self.config.status.listen,
+                self.status,
+                self.metrics_text,
+                self.screenshot,
+                status_options_from_config(self.config),
             )
-            await self.status_server.start()
-            log.info("status: %s/status", self.status_server.url)
+            await self.status_server.start()  # logs where it listens, and warns when exposed
         render_stop = asyncio.Event()
         render = self.spawn(
             run_render_loop(

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from kiosk import __version__
 from kiosk.app import machine as m
-from kiosk.app.wiring import camera_settings_from_config
+from kiosk.app.wiring import camera_settings_from_config, signaling_policy_from_config
 from kiosk.errors import (
     KioskError,
     ResumeFailed,
@@ -71,6 +71,7 @@ class Operations:
             cfg.session.name,
             ssl_context=ssl_context,
             ws_host_override=cfg.server.websocket_host,
+            policy=signaling_policy_from_config(cfg),
             platform=f"kiosk {__version__} (Python aiortc; Linux)",
             request_timeout=cfg.server.timeout_seconds,
         )

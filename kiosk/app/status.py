@@ -288,7 +288,7 @@ class StatusServer:
         where = f"{self.public_url}/status"
         if _is_wildcard(self._host):
             where += " (listening on all addresses)"
-        lines = [(logging.INFO, f"status endpoint: {where}")]
+        lines = [(logging.INFO, f"status: {where}")]
         if not _is_loopback(self._host) and self.options.token is None:
             shows = "participant names (/status)"
             if self.options.screenshots:

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from urllib.parse import urlsplit
 
 from kiosk.app import machine as m
-from kiosk.config import KioskConfig, resolve_secret
+from kiosk.app.status import StatusOptions
+from kiosk.config import KioskConfig, resolve_secret, resolve_status_token
 from kiosk.controls.actions import Action
 from kiosk.controls.buttons import ButtonSpec
 from kiosk.controls.leds import LedSpec
@@ -21,6 +23,7 @@ from kiosk.openvidu.tokens import (
     RestTokenProvider,
     TokenProvider,
 )
+from kiosk.openvidu.urls import SignalingPolicy
 from kiosk.redact import register_secret
 from kiosk.screen.display import DisplaySettings
 from kiosk.screen.mainview import MainViewPolicy
@@ -61,7 +64,49 @@ def token_provider_from_config(
         role=session.role,
         ssl_context=ssl_context,
         timeout=server.timeout_seconds,
+        allow_http_secret=server.allow_http_secret,
     )
+
+
+def signaling_policy_from_config(config: KioskConfig) -> SignalingPolicy:
+    """Where the signaling socket may go: server.url's scheme and host, or the allowed hosts."""
+    return SignalingPolicy(config.server.url, tuple(config.server.allow_token_hosts))
+
+
+def status_options_from_config(
+    config: KioskConfig, env: Mapping[str, str] | None = None
+) -> StatusOptions:
+    status = config.status
+    return StatusOptions(
+        token=resolve_status_token(status, os.environ if env is None else env),
+        screenshots=status.screenshots,
+        allowed_hosts=tuple(status.allowed_hosts),
+        max_connections=status.max_connections,
+    )
+
+
+def security_warnings_from_config(config: KioskConfig) -> list[str]:
+    """Settings that weaken transport security; each is logged once and shown on the screen."""
+    server = config.server
+    warnings: list[str] = []
+    if not server.verify_tls:
+        warnings.append(
+            "TLS certificate checks are off (server.verify_tls: false): anyone on the network "
+            "path can pose as the server and receive this room's camera and microphone"
+        )
+    url = urlsplit(server.url)
+    if server.token_mode == "secret" and url.scheme == "http" and server.allow_http_secret:
+        warnings.append(
+            f"the OpenVidu secret is sent to {url.hostname} over http:// in clear text "
+            "(server.allow_http_secret: true)"
+        )
+    ws = (server.websocket_host or "").lower()
+    if url.scheme == "https" and ws.startswith("ws://"):
+        warnings.append(
+            "signaling is unencrypted (server.websocket_host starts with ws://) although "
+            "server.url is https"
+        )
+    return warnings
 
 
 def ice_settings_from_config(config: KioskConfig) -> ice_seam.IceSettings:

@@ -168,7 +168,7 @@ def test_startup_lines_name_the_reachable_address_and_warn_when_exposed() -> Non
     exposed.port = 8787  # not started: tests never listen beyond loopback
     lines = exposed.announcement()
     me = socket.gethostname()
-    assert lines[0][1] == f"status endpoint: http://{me}:8787/status (listening on all addresses)"
+    assert lines[0][1] == f"status: http://{me}:8787/status (listening on all addresses)"
     assert "127.0.0.1" not in lines[0][1]
     assert lines[1][0] == logging.WARNING and "WITHOUT authentication" in lines[1][1]
     assert "camera" in lines[1][1]
