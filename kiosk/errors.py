@@ -155,6 +155,14 @@ class Evicted(SignalingError):
 # --- media, display, hardware ----------------------------------------------------------------
 
 
+class OperationFailed(KioskError):
+    """A call operation (token, join, resume) ended with an error nobody mapped to this tree —
+    a bug or a library fault. The machine treats it like a transient failure: retry with the
+    short backoff."""
+
+    retry_after_hint: RetryHint = "short"
+
+
 class MediaError(KioskError):
     """WebRTC negotiation or media processing failed."""
 

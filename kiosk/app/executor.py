@@ -1,7 +1,10 @@
 """Carries out the call machine's commands: an operation (one at a time) or a timer.
 
 Long operations (token, join, resume, leave) run as *the* operation task, each after the
-previous one finished; their outcome comes back to the machine as an event. Retries are timers;
+previous one finished; their outcome comes back to the machine as an event — always: an
+operation that ends with an error outside the KioskError tree (a bug, an unmapped library error)
+or runs past its deadline is reported as a failure (``OperationFailed``, short backoff), the
+first time of each kind with its traceback in the log. Retries are timers;
 while a retry waits because the server was unreachable, a probe knocks on its port once a second
 and retries at once when it answers.
 """
@@ -11,11 +14,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING
 
 from kiosk.app import machine as m
 from kiosk.app.operations import Operations
+from kiosk.errors import KioskError, OperationFailed
 from kiosk.openvidu.urls import host_port
 
 if TYPE_CHECKING:
@@ -25,6 +29,11 @@ log = logging.getLogger(__name__)
 
 PROBE_SECONDS = 1.0  # how often an unreachable server's port is tried during a backoff
 EXIT_WAIT_SECONDS = 5.0
+TOKEN_DEADLINE_SECONDS = 30.0  # the token request, whatever its own timeouts say
+JOIN_DEADLINE_SECONDS = 45.0  # socket open + joinRoom + local media + publishing
+RESUME_EXTRA_SECONDS = 10.0  # a resume may take its grace period plus this
+
+Failure = Callable[[KioskError], m.Event]
 
 
 class Executor:
@@ -34,15 +43,21 @@ class Executor:
         self._op: asyncio.Task[None] | None = None
         self._retry: asyncio.TimerHandle | None = None
         self._probe: asyncio.Task[None] | None = None
+        self._logged: set[tuple[str, str]] = set()  # (operation, error type) logged in full
 
     def execute(self, command: m.Command) -> None:
         k, ops = self.kiosk, self.operations
         if isinstance(command, m.FetchToken):
-            self._run_op(ops.fetch_token(), "fetch-token")
+            self._run_op(ops.fetch_token(), "fetch-token", m.TokenFailed, TOKEN_DEADLINE_SECONDS)
         elif isinstance(command, m.JoinWithToken):
-            self._run_op(ops.join(), "join")
+            self._run_op(ops.join(), "join", m.JoinFailed, JOIN_DEADLINE_SECONDS)
         elif isinstance(command, m.ResumeSocket):
-            self._run_op(ops.resume(command.timeout_s), "resume")
+            self._run_op(
+                ops.resume(command.timeout_s),
+                "resume",
+                m.ResumeGaveUp,
+                command.timeout_s + RESUME_EXTRA_SECONDS,
+            )
         elif isinstance(command, m.LeaveCall):
             if self._op is not None and not self._op.done():
                 self._op.cancel()
@@ -115,13 +130,49 @@ class Executor:
                 await asyncio.wait_for(asyncio.shield(op), EXIT_WAIT_SECONDS)
         self.kiosk.stop.set()
 
-    def _run_op(self, coro: Coroutine[object, object, None], name: str) -> None:
+    def _run_op(
+        self,
+        coro: Coroutine[object, object, None],
+        name: str,
+        failure: Failure,
+        deadline_s: float,
+    ) -> None:
         previous = self._op
 
         async def after_previous() -> None:
             if previous is not None and not previous.done():
                 with contextlib.suppress(BaseException):
                     await previous
-            await coro
+            await self._guarded(coro, name, failure, deadline_s)
 
         self._op = self.kiosk.spawn(after_previous(), name)
+
+    async def _guarded(
+        self,
+        coro: Coroutine[object, object, None],
+        name: str,
+        failure: Failure,
+        deadline_s: float,
+    ) -> None:
+        """Run one operation; whatever happens, the machine hears about it."""
+        try:
+            await asyncio.wait_for(coro, deadline_s)
+            return
+        except TimeoutError:
+            error: KioskError = OperationFailed(f"{name}: no result within {deadline_s:g} s")
+            log.warning("%s", error)
+        except KioskError as exc:  # operations report their own; one that escaped still counts
+            error = exc
+            log.warning("%s: %s", name, exc)
+        except Exception as exc:  # anything outside KioskError: a bug or an unmapped fault
+            kind = type(exc).__name__
+            error = OperationFailed(f"{name}: unexpected {kind}: {exc}")
+            if (name, kind) in self._logged:
+                log.error("%s", error)
+            else:
+                self._logged.add((name, kind))
+                log.error("%s", error, exc_info=exc)
+        if name == "join":  # a half-made call (client, media) must not stay behind
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.operations.leave(), EXIT_WAIT_SECONDS)
+        self.kiosk.post(failure(error))

@@ -4,6 +4,7 @@ call machine as an event. The executor runs them one at a time."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from typing import TYPE_CHECKING
 
@@ -81,8 +82,9 @@ class Operations:
             log.warning("join: %s", exc)
             k.post(m.JoinFailed(exc))
             return
-        except asyncio.CancelledError:
-            await client.close()
+        except BaseException:  # cancelled, deadline, or an unexpected error: no socket left open
+            with contextlib.suppress(Exception):
+                await client.close()
             raise
         k.client = client
         k.stats.joins += 1
