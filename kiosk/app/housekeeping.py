@@ -1,4 +1,5 @@
-"""The 1 s tick: toast expiry, stalled or failed streams reported to the machine, received fps."""
+"""The 1 s tick: the systemd watchdog (only while every loop makes progress), toast expiry,
+stalled or failed streams reported to the machine, received fps."""
 
 from __future__ import annotations
 
@@ -20,7 +21,10 @@ TICK_SECONDS = 1.0
 async def run(kiosk: Kiosk) -> None:
     while True:
         await asyncio.sleep(TICK_SECONDS)
-        tick(kiosk, kiosk.clock())
+        now = kiosk.clock()
+        kiosk.keep_watchdog(now)
+        kiosk.post_call_beat()
+        tick(kiosk, now)
 
 
 def tick(kiosk: Kiosk, now: float) -> None:

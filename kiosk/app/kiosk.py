@@ -27,6 +27,7 @@ from kiosk.app import actions, housekeeping, roomview_builder, telemetry
 from kiosk.app import machine as m
 from kiosk.app.executor import Executor
 from kiosk.app.indicators import call_pattern
+from kiosk.app.liveness import CALL, RENDER, Liveness
 from kiosk.app.operations import Operations
 from kiosk.app.sdnotify import SystemdNotifier
 from kiosk.app.status import Metrics, StatusServer
@@ -65,6 +66,16 @@ log = logging.getLogger(__name__)
 
 _TOAST_SECONDS = 4.0
 SHUTDOWN_SECONDS = 5.0
+# WATCHDOG=1 goes out only while the render loop drew and the call loop drained its queue
+# within this many seconds (the unit's WatchdogSec= is 20 s: a stuck kiosk restarts in ≤ 25 s).
+LIVENESS_SECONDS = 5.0
+
+
+class _CallBeat:
+    """Put on the call loop's queue by the 1 s tick; the loop taking it is its heartbeat."""
+
+
+CALL_BEAT = _CallBeat()
 
 
 class Kiosk:
@@ -108,8 +119,10 @@ class Kiosk:
         self.server_reachable: bool | None = None  # what the idle screen says about the server
         self.stream_stats: dict[str, StreamStats] = {}
         self.reported: dict[str, float] = {}  # stream id -> when we last reported it stalled
-        self._events: asyncio.Queue[m.Event] = asyncio.Queue()
+        self._events: asyncio.Queue[m.Event | _CallBeat] = asyncio.Queue()
         self._tasks: set[asyncio.Task[Any]] = set()
+        self.liveness = Liveness(LIVENESS_SECONDS, (RENDER, CALL))
+        self._watchdog_held = False  # True while WATCHDOG=1 is withheld (logged once)
         self.operations = Operations(self)
         self.executor = Executor(self, self.operations)
 
@@ -127,11 +140,41 @@ class Kiosk:
     def post_threadsafe(self, loop: asyncio.AbstractEventLoop, event: m.Event) -> None:
         loop.call_soon_threadsafe(self.post, event)
 
+    def post_call_beat(self) -> None:
+        """Ask the call loop to show it is alive (the housekeeping tick, once a second)."""
+        self._events.put_nowait(CALL_BEAT)
+
     def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
         task = asyncio.get_running_loop().create_task(coro, name=name)
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._task_done)
         return task
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if exc is not None:  # nobody awaits these tasks: say that one died, and why
+            name = task.get_name()
+            log.error("task %s died: %s: %s", name, type(exc).__name__, exc, exc_info=exc)
+
+    def keep_watchdog(self, now: float) -> None:
+        """WATCHDOG=1 only while the render loop and the call loop both made progress."""
+        stale = self.liveness.stale(now)
+        if not stale:
+            if self._watchdog_held:
+                log.warning("watchdog: every loop makes progress again; pinging systemd")
+                self._watchdog_held = False
+            self.notifier.watchdog()
+            return
+        if not self._watchdog_held:
+            self._watchdog_held = True
+            log.error(
+                "watchdog: no progress in the %s loop for %g s; no longer pinging systemd",
+                " and ".join(stale),
+                self.liveness.interval_s,
+            )
 
     def toast(self, text: str) -> None:
         self.toasts.append(Toast(text, self.clock() + _TOAST_SECONDS))
@@ -212,6 +255,8 @@ class Kiosk:
         )
         self.notifier.ready(status="screen up")
         self.ready.set()
+        for loop_name in (RENDER, CALL):  # both loops start here: count from now
+            self.liveness.beat(loop_name, self.clock())
         machine_task = self.spawn(self._machine_loop(), "machine")
         tick = self.spawn(housekeeping.run(self), "housekeeping")
         if duration is not None:
@@ -292,6 +337,9 @@ class Kiosk:
         while True:
             event = await self._events.get()
             now = self.clock()
+            if isinstance(event, _CallBeat):
+                self.liveness.beat(CALL, now)
+                continue
             before = self.machine.state
             commands = self.machine.handle(event, now)
             if self.machine.ignored:
@@ -308,7 +356,7 @@ class Kiosk:
 
     def _on_frame(self) -> None:
         now = self.clock()
-        self.notifier.watchdog()
+        self.liveness.beat(RENDER, now)
         media = self.media
         if (
             self.stats.first_remote_frame_at is None
