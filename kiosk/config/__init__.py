@@ -14,9 +14,11 @@ Relative ``server.ca_file`` / ``server.secret_file`` paths are taken relative to
 of the config file (to the current directory for :func:`parse_config`), and stored absolute.
 
 Modules, each importing only those above it: :mod:`.checks` (value checks, safe descriptions of
-values), :mod:`.models` (the sections, defaults, cross checks), :mod:`.messages` (pydantic errors
-→ problem lines), :mod:`.loader` (file limits, YAML with line numbers, ``load_config``),
-:mod:`.secret` (``resolve_secret``), :mod:`.check` (``kiosk check-config``).
+values), :mod:`.base` (what every section shares), :mod:`.services` (mqtt, calendar, standby,
+occupancy), :mod:`.models` (the other sections, defaults, ``KioskConfig``, cross checks),
+:mod:`.messages` (pydantic errors → problem lines), :mod:`.loader` (file limits, YAML with line
+numbers, ``load_config``), :mod:`.secret` (``resolve_secret`` and the other secrets),
+:mod:`.check` (``kiosk check-config``).
 """
 
 from kiosk.config.check import (
@@ -31,7 +33,6 @@ from kiosk.config.loader import MAX_FILE_BYTES, load_config, parse_config
 from kiosk.config.models import (
     ButtonConfig,
     ButtonsConfig,
-    CalendarConfig,
     CameraConfig,
     DisplayConfig,
     IceConfig,
@@ -41,13 +42,9 @@ from kiosk.config.models import (
     LoggingConfig,
     MediaConfig,
     MicrophoneConfig,
-    MqttConfig,
-    MqttControlConfig,
-    OccupancyConfig,
     ServerConfig,
     SessionConfig,
     SpeakerConfig,
-    StandbyConfig,
     StatusConfig,
 )
 from kiosk.config.secret import (
@@ -60,6 +57,13 @@ from kiosk.config.secret import (
     resolve_mqtt_password,
     resolve_secret,
     resolve_status_token,
+)
+from kiosk.config.services import (
+    CalendarConfig,
+    MqttConfig,
+    MqttControlConfig,
+    OccupancyConfig,
+    StandbyConfig,
 )
 
 __all__ = [

@@ -14,11 +14,9 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import (
-    SecretStr,
-    ValidationInfo,
-)
+from pydantic import SecretStr, ValidationInfo
 from pydantic_core import PydanticCustomError
 
 # --- describing values in problem lines ------------------------------------------------------
@@ -286,3 +284,24 @@ def fleet_check(check: Callable[[str], Any]) -> Callable[[str], str]:
         return text
 
     return run
+
+
+def check_timezone(text: str) -> str:
+    try:
+        ZoneInfo(text)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise problem(
+            f"expected an IANA time zone such as Europe/Berlin, got {describe(text)}"
+        ) from None
+    return text
+
+
+def check_calendar_url(text: str) -> str:
+    try:
+        return check_application_url(text)
+    except PydanticCustomError:
+        # Not echoed: a private .ics address holds a secret in its path.
+        raise problem(
+            "expected https://… or http://… with a host name and without user:password@ "
+            f"(the value of {len(text)} characters is not shown)"
+        ) from None

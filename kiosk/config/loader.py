@@ -12,9 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import yaml
-from pydantic import (
-    ValidationError,
-)
+from pydantic import ValidationError
 
 from kiosk.config.checks import type_name
 from kiosk.config.messages import dotted, problem_message, with_line

@@ -1,5 +1,8 @@
 """The pydantic models of the configuration file, one per section, and the cross checks.
 
+The optional services' sections (mqtt, calendar, standby, occupancy) are in
+:mod:`kiosk.config.services`; :class:`KioskConfig` here holds them all.
+
 Defaults live here (e.g. the media devices of :class:`CameraConfig`, :class:`MicrophoneConfig` and
 :class:`SpeakerConfig`); value checks come from :mod:`kiosk.config.checks`.
 """
@@ -8,22 +11,19 @@ from __future__ import annotations
 
 import os
 import ssl
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 from urllib.parse import parse_qs, urlsplit
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     AfterValidator,
-    BaseModel,
-    ConfigDict,
     Field,
     SecretStr,
     ValidationInfo,
     field_validator,
     model_validator,
 )
-from pydantic_core import PydanticCustomError
 
+from kiosk.config.base import Pin, Section
 from kiosk.config.checks import (
     between,
     check_application_url,
@@ -37,44 +37,17 @@ from kiosk.config.checks import (
     check_token,
     check_token_host,
     check_websocket_host,
-    describe,
-    fleet_check,
     pattern,
     problem,
     resolve_path,
     split_host_port,
 )
-from kiosk.fleet import settings as fleet_settings
+from kiosk.config.services import CalendarConfig, MqttConfig, OccupancyConfig, StandbyConfig
 
 # --- the models -----------------------------------------------------------------------------
 
-Pin = Annotated[int, AfterValidator(between(0, 27))]
-"""A BCM GPIO number of the Raspberry Pi header."""
 
-
-class _Section(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid", strict=True, allow_inf_nan=False, validate_default=False
-    )
-
-    @model_validator(mode="before")
-    @classmethod
-    def _null_section_means_defaults(cls, data: Any) -> Any:
-        # `media:` with every child commented out is YAML null: treat it as "all defaults".
-        if isinstance(data, dict):
-            for name, info in cls.model_fields.items():
-                ann = info.annotation
-                if (
-                    name in data
-                    and data[name] is None
-                    and isinstance(ann, type)
-                    and issubclass(ann, BaseModel)
-                ):
-                    data = {**data, name: {}}
-        return data
-
-
-class ServerConfig(_Section):
+class ServerConfig(Section):
     """Where the OpenVidu server is and how to get a token for the session."""
 
     url: Annotated[str, AfterValidator(check_server_url)]
@@ -164,7 +137,7 @@ class ServerConfig(_Section):
         return host, (int(port) if port else None)
 
 
-class SessionConfig(_Section):
+class SessionConfig(Section):
     """Which OpenVidu session to join and as whom."""
 
     id: Annotated[
@@ -176,7 +149,7 @@ class SessionConfig(_Section):
     auto_join: bool = True
 
 
-class CameraConfig(_Section):
+class CameraConfig(Section):
     device: Annotated[
         str,
         AfterValidator(
@@ -196,7 +169,7 @@ _ALSA = r"(plug)?hw:[^\s]+"
 _SOUND_SERVER = r"(pulse|pipewire):[^\s]+"
 
 
-class MicrophoneConfig(_Section):
+class MicrophoneConfig(Section):
     device: Annotated[
         str,
         AfterValidator(
@@ -209,7 +182,7 @@ class MicrophoneConfig(_Section):
     ] = "default"
 
 
-class SpeakerConfig(_Section):
+class SpeakerConfig(Section):
     device: Annotated[
         str,
         AfterValidator(
@@ -221,7 +194,7 @@ class SpeakerConfig(_Section):
     ] = "default"
 
 
-class MediaConfig(_Section):
+class MediaConfig(Section):
     camera: CameraConfig = Field(default_factory=CameraConfig)
     microphone: MicrophoneConfig = Field(default_factory=MicrophoneConfig)
     speaker: SpeakerConfig = Field(default_factory=SpeakerConfig)
@@ -229,12 +202,12 @@ class MediaConfig(_Section):
     audio_buffer_ms: Annotated[int, AfterValidator(between(20, 200, unit=" ms"))] = 60
 
 
-class IceConfig(_Section):
+class IceConfig(Section):
     host_addresses: list[Annotated[str, AfterValidator(check_ip)]] = Field(default_factory=list)
     loopback_only: bool = False
 
 
-class DisplayConfig(_Section):
+class DisplayConfig(Section):
     driver: Literal["auto", "kmsdrm", "x11", "wayland", "dummy"] = "auto"
     fullscreen: bool = True
     size: Annotated[str, AfterValidator(check_size)] | None = None
@@ -257,14 +230,14 @@ class DisplayConfig(_Section):
         return int(width), int(height)
 
 
-class ButtonConfig(_Section):
+class ButtonConfig(Section):
     pin: Pin
     pull_up: bool = True
     bounce_time: Annotated[float, AfterValidator(between(0, 1, unit=" s"))] = 0.05
     hold_seconds: Annotated[float, AfterValidator(between(0.5, 30, unit=" s"))] = 3.0
 
 
-class ButtonsConfig(_Section):
+class ButtonsConfig(Section):
     pin_factory: Literal["lgpio", "rpigpio", "pigpio", "native", "mock"] | None = None
     join_leave: ButtonConfig | None = None
     next: ButtonConfig | None = None
@@ -272,19 +245,19 @@ class ButtonsConfig(_Section):
     camera: ButtonConfig | None = None
 
 
-class LedConfig(_Section):
+class LedConfig(Section):
     pin: Pin
     active_high: bool = True
     pwm: bool = False
 
 
-class LedsConfig(_Section):
+class LedsConfig(Section):
     call: LedConfig | None = None
     muted: LedConfig | None = None
     camera_off: LedConfig | None = None
 
 
-class StatusConfig(_Section):
+class StatusConfig(Section):
     enabled: bool = True
     listen: Annotated[str, AfterValidator(check_listen)] = "127.0.0.1:8787"
     token_file: Annotated[str, AfterValidator(check_nonblank_path)] | None = None
@@ -310,165 +283,12 @@ class StatusConfig(_Section):
         return int(split_host_port(self.listen)[1] or 0)
 
 
-class MqttControlConfig(_Section):
-    """What the fleet console may do over MQTT (remote unmute and screenshots are off)."""
-
-    join: bool = True
-    leave: bool = True
-    rejoin: bool = True
-    next: bool = True
-    mute: bool = True
-    unmute: bool = False
-    restart: bool = True
-    screenshot: bool = False
-
-
-class MqttConfig(_Section):
-    """The fleet link: this room on an MQTT broker (off unless enabled)."""
-
-    enabled: bool = False
-    url: Annotated[str, AfterValidator(fleet_check(fleet_settings.parse_broker_url))] | None = None
-    room_id: Annotated[str, AfterValidator(fleet_check(fleet_settings.check_room_id))] | None = None
-    client_id: (
-        Annotated[
-            str, AfterValidator(pattern(r"[A-Za-z0-9_.-]{1,64}", "1–64 of A-Z a-z 0-9 _ . -"))
-        ]
-        | None
-    ) = None
-    username: (
-        Annotated[
-            str, AfterValidator(pattern(r"[\x21-\x7e]{1,128}", "1–128 printable ASCII characters"))
-        ]
-        | None
-    ) = None
-    password_file: Annotated[str, AfterValidator(check_nonblank_path)] | None = None
-    ca_file: Annotated[str, AfterValidator(check_nonblank_path)] | None = None
-    topic_prefix: (
-        Annotated[str, AfterValidator(fleet_check(fleet_settings.check_topic_prefix))] | None
-    ) = None
-    discovery: bool = True
-    discovery_prefix: Annotated[
-        str, AfterValidator(fleet_check(fleet_settings.check_topic_prefix))
-    ] = fleet_settings.DEFAULT_DISCOVERY_PREFIX
-    state_interval_seconds: Annotated[float, AfterValidator(between(5, 60, unit=" s"))] = 60.0
-    keepalive_seconds: Annotated[int, AfterValidator(between(5, 600, unit=" s"))] = 30
-    control: MqttControlConfig = Field(default_factory=MqttControlConfig)
-
-    @field_validator("password_file")
-    @classmethod
-    def _absolute_password_file(cls, value: str | None, info: ValidationInfo) -> str | None:
-        return None if value is None else resolve_path(value, info)
-
-    @field_validator("ca_file")
-    @classmethod
-    def _readable_mqtt_ca_file(cls, value: str | None, info: ValidationInfo) -> str | None:
-        if value is None:
-            return None
-        path = resolve_path(value, info)
-        try:
-            ssl.create_default_context(cafile=path)
-        except (OSError, ssl.SSLError, ValueError):
-            raise problem(
-                f"expected a readable PEM file of CA certificates, got {path!r}"
-            ) from None
-        return path
-
-
-def _check_timezone(text: str) -> str:
-    try:
-        ZoneInfo(text)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise problem(
-            f"expected an IANA time zone such as Europe/Berlin, got {describe(text)}"
-        ) from None
-    return text
-
-
-def _check_calendar_url(text: str) -> str:
-    try:
-        return check_application_url(text)
-    except PydanticCustomError:
-        # Not echoed: a private .ics address holds a secret in its path.
-        raise problem(
-            "expected https://… or http://… with a host name and without user:password@ "
-            f"(the value of {len(text)} characters is not shown)"
-        ) from None
-
-
-Minutes = Annotated[float, AfterValidator(between(0, 240, unit=" min"))]
-
-
-class CalendarConfig(_Section):
-    """The room calendar (off unless ``url`` is set): join booked meetings, show the agenda."""
-
-    source: Literal["ics", "caldav"] = "ics"
-    url: Annotated[str, AfterValidator(_check_calendar_url)] | None = None
-    username: (
-        Annotated[
-            str, AfterValidator(pattern(r"[\x21-\x7e]{1,128}", "1–128 printable ASCII characters"))
-        ]
-        | None
-    ) = None
-    password_file: Annotated[str, AfterValidator(check_nonblank_path)] | None = None
-    verify_tls: bool = True
-    ca_file: Annotated[str, AfterValidator(check_nonblank_path)] | None = None
-    timeout_seconds: Annotated[float, AfterValidator(between(1, 120, unit=" s"))] = 10.0
-    refresh_seconds: Annotated[float, AfterValidator(between(10, 86400, unit=" s"))] = 300.0
-    join_before_minutes: Annotated[float, AfterValidator(between(0, 60, unit=" min"))] = 2.0
-    leave_after_minutes: Minutes = 5.0
-    empty_grace_minutes: Annotated[float, AfterValidator(between(0, 60, unit=" min"))] = 2.0
-    timezone: Annotated[str, AfterValidator(_check_timezone)] | None = None
-    show_titles: bool = True
-    agenda_count: Annotated[int, AfterValidator(between(0, 10))] = 3
-    lookahead_hours: Annotated[float, AfterValidator(between(1, 24 * 14, unit=" h"))] = 48.0
-
-    @field_validator("password_file", "ca_file")
-    @classmethod
-    def _absolute_paths(cls, value: str | None, info: ValidationInfo) -> str | None:
-        return None if value is None else resolve_path(value, info)
-
-    @property
-    def enabled(self) -> bool:
-        return self.url is not None
-
-
-class StandbyConfig(_Section):
-    """Display standby when the room is idle (off unless enabled)."""
-
-    enabled: bool = False
-    after_minutes: Annotated[float, AfterValidator(between(0.1, 1440, unit=" min"))] = 10.0
-    meeting_within_minutes: Minutes = 15.0
-    method: Literal["auto", "cec", "backlight", "black"] = "auto"
-    cec_device: (
-        Annotated[str, AfterValidator(pattern(r"/dev/cec[0-9]+", "a CEC device such as /dev/cec0"))]
-        | None
-    ) = None
-    backlight: (
-        Annotated[
-            str,
-            AfterValidator(pattern(r"/sys/class/backlight/[^\s/]+", "/sys/class/backlight/<name>")),
-        ]
-        | None
-    ) = None
-
-
-class OccupancyConfig(_Section):
-    """An optional PIR sensor: presence wakes the display; optionally leaves empty meetings."""
-
-    pin: Pin | None = None
-    pull_up: bool = False
-    hold_minutes: Annotated[float, AfterValidator(between(0.1, 120, unit=" min"))] = 5.0
-    leave_empty_minutes: Annotated[float, AfterValidator(between(1, 240, unit=" min"))] | None = (
-        None
-    )
-
-
-class LoggingConfig(_Section):
+class LoggingConfig(Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     format: Literal["auto", "journald", "plain"] = "auto"
 
 
-class KioskConfig(_Section):
+class KioskConfig(Section):
     """The whole configuration file. After validation ``display.room_name`` is never None."""
 
     server: ServerConfig

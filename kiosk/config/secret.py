@@ -9,7 +9,8 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
-from kiosk.config.models import CalendarConfig, MqttConfig, ServerConfig, StatusConfig
+from kiosk.config.models import ServerConfig, StatusConfig
+from kiosk.config.services import CalendarConfig, MqttConfig
 from kiosk.errors import ConfigError
 from kiosk.redact import register_secret
 
