@@ -34,6 +34,7 @@ from kiosk.media.ice import IceSettings
 from kiosk.media.publisher import MediaKind, Publisher
 from kiosk.media.sinks import AudioMixer, LatestFrame
 from kiosk.media.subscriber import Flow, Subscriber
+from kiosk.media.subscriptions import SubscriptionPlan
 from kiosk.openvidu.events import (
     Event,
     IceCandidateReceived,
@@ -47,6 +48,8 @@ from kiosk.openvidu.events import (
 from kiosk.protocols import RpcCaller
 
 log = logging.getLogger(__name__)
+
+NEGOTIATION_SECONDS = 20.0  # one subscription: offer/answer and our candidates sent
 
 PublishState = Literal["off", "publishing", "published", "failed"]
 
@@ -86,6 +89,10 @@ class MediaSession:
         self.local_frame: LatestFrame | None = None  # self-view of our own video
         self._muted: dict[MediaKind, bool] = {"audio": False, "video": False}
         self._seen: set[str] = set()  # stream ids ever subscribed (dedupe)
+        # How many streams, how many negotiations at once, backoff: kiosk.media.subscriptions.
+        self.plan = SubscriptionPlan()
+        self._announced: dict[str, StreamInfo] = {}  # held or waiting, not yet negotiated
+        self._retry: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._closed = False
 
@@ -94,8 +101,13 @@ class MediaSession:
     def _spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
         task = asyncio.get_running_loop().create_task(coro, name=name)
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._task_done)
         return task
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            log.error("media task %s died: %s: %s", task.get_name(), type(exc).__name__, exc)
 
     def _changed(self) -> None:
         if self._on_change is not None:
@@ -180,9 +192,61 @@ class MediaSession:
         if stream.stream_id in self._seen:
             return
         self._seen.add(stream.stream_id)
-        self._spawn(self._open_subscriber(connection_id, stream), f"subscribe-{connection_id}")
+        self._announced[connection_id] = stream
+        self.plan.want(connection_id, stream.stream_id)
+        self._start_due()
 
-    async def _open_subscriber(self, connection_id: str, stream: StreamInfo) -> None:
+    def _start_due(self) -> None:
+        """Start the negotiations the plan allows now (cap, a few at once, backoff)."""
+        if self._closed:
+            return
+        for cid in self.plan.due(self._clock()):
+            stream = self._announced.get(cid)
+            if stream is None:  # nothing to negotiate with: forget it
+                self.plan.drop(cid)
+                continue
+            self.plan.started(cid)
+            self._spawn(self._negotiate(cid, stream), f"subscribe-{cid}")
+
+    async def _negotiate(self, connection_id: str, stream: StreamInfo) -> None:
+        ok = False
+        try:
+            ok = await self._open_subscriber(connection_id, stream)
+        finally:
+            phase = self.plan.phase(connection_id)
+            if phase == "pending":
+                if ok:
+                    self.plan.succeeded(connection_id)
+                    frames = self.frames.get(connection_id)
+                    if frames is not None:  # the stall timer counts from now, not the offer
+                        frames.started_at = self._clock()
+                else:
+                    self.plan.failed(connection_id, self._clock())
+                    self._schedule_retry()
+            elif phase is None and ok and not self._closed:  # they left while we negotiated
+                await self._close_subscriber(connection_id)
+            self._start_due()
+
+    def _schedule_retry(self) -> None:
+        """One timer for the earliest backoff to end (re-armed after it fired)."""
+        at = self.plan.next_retry_at()
+        if self._closed or at is None:
+            return
+        loop = asyncio.get_running_loop()
+        when = loop.time() + max(0.0, at - self._clock())
+        if self._retry is not None and self._retry.when() <= when:
+            return
+        if self._retry is not None:
+            self._retry.cancel()
+        self._retry = loop.call_at(when, self._retry_due)
+
+    def _retry_due(self) -> None:
+        self._retry = None
+        self._start_due()
+        self._schedule_retry()
+
+    async def _open_subscriber(self, connection_id: str, stream: StreamInfo) -> bool:
+        """Negotiate one subscription; True when it is up (False: logged, closed)."""
         await self._close_subscriber(connection_id)
         frames = LatestFrame(self._clock)
         self.frames[connection_id] = frames
@@ -205,15 +269,19 @@ class MediaSession:
         self.subscribers[connection_id] = sub
         self._changed()
         try:
-            await sub.subscribe()
-        except KioskError as exc:
-            self.errors[stream.stream_id] = str(exc)
-            log.warning("subscribing to %s failed: %s", stream.stream_id, exc)
+            await asyncio.wait_for(sub.subscribe(), NEGOTIATION_SECONDS)
+        except Exception as exc:  # KioskError, the deadline, or an aiortc fault: all a failure
+            why = str(exc) if isinstance(exc, KioskError) else f"{type(exc).__name__}: {exc}"
+            if isinstance(exc, TimeoutError):
+                why = f"no answer within {NEGOTIATION_SECONDS:g} s"
+            self.errors[stream.stream_id] = why
+            log.warning("subscribing to %s failed: %s", stream.stream_id, why)
             if self.subscribers.get(connection_id) is sub:
                 await self._close_subscriber(connection_id)
                 self._changed()
-        else:
-            self.errors.pop(stream.stream_id, None)
+            return False
+        self.errors.pop(stream.stream_id, None)
+        return True
 
     async def _close_subscriber(self, connection_id: str) -> None:
         sub = self.subscribers.pop(connection_id, None)
@@ -233,18 +301,27 @@ class MediaSession:
         return sub.stream if sub is not None else None
 
     async def resubscribe(self, stream_id: str) -> bool:
-        """Tear down and renegotiate the subscription of ``stream_id``; False if unknown."""
+        """Tear down and renegotiate the subscription of ``stream_id``; False if unknown or
+        not active (a negotiation of it is pending, or it waits out a backoff)."""
         for cid, sub in list(self.subscribers.items()):
             if sub.stream_id == stream_id:
+                if not self.plan.may_resubscribe(cid):
+                    log.debug("not re-subscribing %s: %s", stream_id, self.plan.phase(cid))
+                    return False
                 stream = self.current_stream(cid) or sub.stream
+                self._announced[cid] = stream
+                self.plan.started(cid)
                 with contextlib.suppress(KioskError):
                     await self.rpc.call("unsubscribeFromVideo", {"sender": cid})
-                await self._open_subscriber(cid, stream)
+                await self._negotiate(cid, stream)
                 return True
         return False
 
     def _forget(self, connection_id: str) -> None:
+        self.plan.drop(connection_id)
+        self._announced.pop(connection_id, None)
         self._spawn(self._close_subscriber(connection_id), f"unsubscribe-{connection_id}")
+        self._start_due()  # a held place may be free for a waiting stream
         self._changed()
 
     # --- events --------------------------------------------------------------------------
@@ -311,6 +388,8 @@ class MediaSession:
         """
         out: list[str] = []
         for cid, sub in self.subscribers.items():
+            if self.plan.phase(cid) != "active":  # negotiating or backing off: not a stall
+                continue
             stream = self.current_stream(cid)
             frames = self.frames.get(cid)
             if stream is None or frames is None or not (stream.has_video and stream.video_active):
@@ -326,6 +405,9 @@ class MediaSession:
         if self._closed:
             return
         self._closed = True
+        if self._retry is not None:
+            self._retry.cancel()
+            self._retry = None
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()

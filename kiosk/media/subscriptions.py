@@ -130,6 +130,11 @@ class SubscriptionPlan:
         entry = self._entries.get(connection_id)
         return None if entry is None else entry.phase
 
+    def next_retry_at(self) -> float | None:
+        """When the earliest backoff of a held stream ends (None: none is backing off)."""
+        times = [e.retry_at for _, e in self._holding() if e.phase == "backoff"]
+        return min(times) if times else None
+
     @property
     def pending(self) -> int:
         return sum(1 for e in self._entries.values() if e.phase == "pending")
