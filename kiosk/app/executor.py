@@ -6,7 +6,7 @@ operation that ends with an error outside the KioskError tree (a bug, an unmappe
 or runs past its deadline is reported as a failure (``OperationFailed``, short backoff), the
 first time of each kind with its traceback in the log. Retries are timers;
 while a retry waits because the server was unreachable, a probe knocks on its port once a second
-and retries at once when it answers.
+and retries at once when it answers (the application server's port in that mode).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from kiosk.app import machine as m
 from kiosk.app.operations import Operations
+from kiosk.config import ServerConfig
 from kiosk.errors import KioskError, OperationFailed
 from kiosk.openvidu.urls import host_port
 
@@ -34,6 +35,14 @@ JOIN_DEADLINE_SECONDS = 45.0  # socket open + joinRoom + local media + publishin
 RESUME_EXTRA_SECONDS = 10.0  # a resume may take its grace period plus this
 
 Failure = Callable[[KioskError], m.Event]
+
+
+def probe_url(server: ServerConfig) -> str:
+    """The server whose answer the token depends on: the application server in that mode
+    (``server.url`` may answer while it is down), else the OpenVidu server."""
+    if server.token_mode == "application" and server.application_url:
+        return server.application_url
+    return server.url
 
 
 class Executor:
@@ -102,7 +111,7 @@ class Executor:
         """While waiting out a backoff because the server was unreachable, knock on its port
         once a second and retry at once when it answers: after an outage the room should not
         stay dark for the rest of a 30 s backoff (measured: 23 s after quick restarts)."""
-        host, port = host_port(self.kiosk.config.server.url)
+        host, port = host_port(probe_url(self.kiosk.config.server))
         while True:
             await asyncio.sleep(PROBE_SECONDS)
             try:
