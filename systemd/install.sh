@@ -74,7 +74,7 @@ fi
 if [ ! -f "$ETC/openvidu-secret" ]; then
   install -m 0600 -o root -g root /dev/null "$ETC/openvidu-secret"
   echo "   created empty $ETC/openvidu-secret (root-only) — put the OpenVidu secret in it,"
-  echo "   or use server.application_url and delete the LoadCredential= line"
+  echo "   or set server.application_url in $ETC/config.yaml (the file then stays empty)"
 fi
 
 echo "== systemd unit"
@@ -97,7 +97,7 @@ installed, but the kiosk service is NOT enabled: the configuration above is not 
 Next:
   1. sudo nano $ETC/config.yaml        (server.url, session.id, session.name)
   2. either write the OpenVidu secret:
-       sudo sh -c 'printf %s "YOUR_SECRET" > $ETC/openvidu-secret'
+       sudo bash -c 'read -rsp "OpenVidu secret: " s && echo && printf %s "\$s" > $ETC/openvidu-secret'
      or set server.application_url in $ETC/config.yaml
   3. sudo $PREFIX/venv/bin/kiosk check-config $ETC/config.yaml     (until it prints OK)
   4. sudo systemctl enable --now kiosk

@@ -71,7 +71,13 @@ def _resolve_like_run(config: KioskConfig, env: Mapping[str, str], unit: str | N
     credential = unit_credential_file(unit) if unit else None
     if credential is not None and not env.get("CREDENTIALS_DIRECTORY"):
         where = f"systemd credential {CREDENTIAL_NAME} (LoadCredential= in {unit})"
-        register_secret(read_secret_file(credential, where))
+        try:
+            register_secret(read_secret_file(credential, where))
+        except ConfigError as exc:
+            return [
+                f"{problem} (write the secret into it, or set server.application_url)"
+                for problem in exc.problems
+            ]
         return []
     return [NO_TOKEN_SOURCE]
 
