@@ -45,7 +45,7 @@ async def pump_events(kiosk: Kiosk, client: OpenViduClient, media: MediaSession)
             | StreamPropertyChanged,
         ):
             media.handle(item)
-        if isinstance(item, RosterChanged):
+        if isinstance(item, RosterChanged) and not item.at_join:
             for change in item.changes:
                 roster_toast(kiosk, change)
         elif isinstance(item, SignalReceived):

@@ -84,6 +84,9 @@ class EvictedSelf:
 @dataclass(frozen=True, slots=True)
 class RosterChanged:
     changes: tuple[Change, ...]
+    # True for the participants already in the room when we joined (from the joinRoom result):
+    # they did not just join, so no "<name> joined" toast for them.
+    at_join: bool = False
 
 
 ClientEvent = ConnectionLost | ConnectionResumed | EvictedSelf | RosterChanged
@@ -238,7 +241,7 @@ class OpenViduClient:
         self.join_result = join
         changes = self.model.load_join_result(result)
         if changes:
-            self._put(RosterChanged(tuple(changes)))
+            self._put(RosterChanged(tuple(changes), at_join=True))
         held, self._held = self._held or [], None
         for notification in held:
             self._on_notification(notification)

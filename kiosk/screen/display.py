@@ -109,8 +109,13 @@ class Display:
         try:
             pygame.display.init()
             pygame.font.init()
-            flags = pygame.FULLSCREEN if self.settings.fullscreen else 0
-            size = self.settings.size or ((0, 0) if self.settings.fullscreen else (1280, 720))
+            fullscreen = self.settings.fullscreen
+            if fullscreen and self.settings.size and pygame.display.get_driver() == "dummy":
+                # No screen to fill: SDL's dummy "desktop" is 1024x768 whatever was asked for;
+                # display.size is documented to set the dummy driver's size.
+                fullscreen = False
+            flags = pygame.FULLSCREEN if fullscreen else 0
+            size = self.settings.size or ((0, 0) if fullscreen else (1280, 720))
             surface = pygame.display.set_mode(size, flags)
             pygame.display.set_caption(self.settings.title)
         except pygame.error as exc:

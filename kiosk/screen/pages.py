@@ -67,6 +67,27 @@ class StatePainter:
         target.blit(surf, surf.get_rect(midtop=(center_x, top)))
         return top + surf.get_height()
 
+    def _wrapped(self, text: str, size: int, max_width: int, max_lines: int) -> list[str]:
+        """``text`` word-wrapped to ``max_width`` at ``size``; at most ``max_lines`` lines, the
+        last one always the text's end (an elided middle is marked with "…")."""
+        words = text.split()
+        if not words:
+            return []
+        font = self.text.font(size)
+        lines: list[str] = []
+        current = ""
+        for word in words:
+            candidate = f"{current} {word}" if current else word
+            if current and font.size(candidate)[0] > max_width:
+                lines.append(current)
+                current = word
+            else:
+                current = candidate
+        lines.append(current)
+        if len(lines) > max_lines:
+            lines = [*lines[: max_lines - 1], "… " + lines[-1]]
+        return lines
+
     def draw(self, target: pygame.Surface, view: RoomView, now: float) -> None:
         w, h = target.get_size()
         s = self.sizes
@@ -118,14 +139,15 @@ class StatePainter:
             target, _title(view), s.title, title_color, bg, cx, y, max_w, min_size=s.title * 2 // 3
         )
         y += gap * 2
-        y = self._line(
-            target, view.status_line, s.line, theme.WHITE, bg, cx, y, max_w, min_size=s.small
-        )
+        # Reasons are wrapped, not cut: their end is often the useful part ("…; set
+        # server.ca_file"). Beyond 3 lines the middle goes, never the end.
+        for line in self._wrapped(view.status_line, s.line, max_w, 3):
+            y = self._line(target, line, s.line, theme.WHITE, bg, cx, y, max_w, min_size=s.small)
         y += gap
-        if view.detail:
+        for line in self._wrapped(view.detail, s.small, max_w, 2):
             y = self._line(
                 target,
-                view.detail,
+                line,
                 s.small,
                 theme.TEXT_DIM,
                 bg,

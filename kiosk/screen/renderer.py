@@ -182,7 +182,8 @@ class Renderer:
         main_tile = by_id.get(view.main_id) if view.main_id is not None else None
         if main_tile is None and tiles:
             main_tile = tiles[0]
-        strip_ids = tuple(t.id for t in tiles) if len(tiles) > 1 else ()
+        # The thumbnails show everyone *except* the one on the big picture.
+        strip_ids = tuple(t.id for t in tiles if main_tile is None or t.id != main_tile.id)
         key = (self._size, strip_ids, self.strip, self.main_aspect)
         dirty: list[Rect] = []
         full = self._invalid or self._mode != ("in_call",) or key != self._layout_key

@@ -256,7 +256,9 @@ def test_overflow_tile(surface: pygame.Surface) -> None:
     r.draw(call_view(tiles, "con_0"), 0.0)
     lay = r.layout
     assert lay is not None and lay.overflow is not None
-    assert lay.overflow.count == 21 - len(lay.tiles)
+    # con_0 is on the big picture, so it is not among the 20 others in the strip
+    assert "con_0" not in {t.id for t in lay.tiles}
+    assert lay.overflow.count == 20 - len(lay.tiles)
     ov = lay.overflow.rect
     assert fraction_close(surface, ov, theme.OVERFLOW_BG) > 0.6
     assert fraction_close(surface, ov, theme.WHITE) > 0.01  # the "+N" text
@@ -400,7 +402,8 @@ def test_frame_redraws_only_when_frame_count_changes(surface: pygame.Surface) ->
     r = Renderer(surface)
     r.draw(view, 0.0)
     first = r.stats.video_blits
-    assert first == 4  # main + three thumbnails
+    assert first == 3  # main (Alice) + the thumbnails of the two others
+    assert r.layout is not None and r.layout.tile_rect("a") is None  # not twice on screen
     # Nothing new: nothing drawn, nothing dirty, no frame converted.
     conversions = r.converter.conversions
     for i in range(5):
@@ -416,10 +419,10 @@ def test_frame_redraws_only_when_frame_count_changes(surface: pygame.Surface) ->
     assert bob is not None
     pb = pygame.Rect(bob.x, bob.y, bob.w, bob.h)
     assert dirty and all(pb.contains(d) for d in dirty)
-    # A new frame for Alice (main and thumbnail): two blits.
+    # A new frame for Alice (on the big picture only): one blit.
     srcs["a"].bump()
     r.draw(view, 0.2)
-    assert r.stats.video_blits == first + 3
+    assert r.stats.video_blits == first + 2
     assert r.stats.full_redraws == 1
 
 
@@ -505,6 +508,8 @@ def test_unconvertible_frame_shows_placeholder(surface: pygame.Surface) -> None:
     r.draw(call_view(tiles, "a"), 0.0)
     assert r.layout is not None
     assert fraction_close(surface, r.layout.main, theme.TILE_PLACEHOLDER) > 0.5
+    r.draw(call_view(tiles, "self"), 0.1)  # Alice in the strip
+    assert r.layout is not None
     a = r.layout.tile_rect("a")
     assert a is not None
     assert fraction_close(surface, a, theme.TILE_PLACEHOLDER) > 0.4
@@ -520,6 +525,8 @@ def test_yuv_frames_and_odd_sizes(surface: pygame.Surface) -> None:
     r.draw(call_view(two_party(src), "con_a"), 0.0)
     assert r.layout is not None
     assert close(rgb(surface, *r.layout.main.center), RED, tol=24)
+    r.draw(call_view(two_party(src), "self"), 0.1)  # Alice in the strip
+    assert r.layout is not None
     a = r.layout.tile_rect("con_a")
     assert a is not None
     assert close(rgb(surface, *a.center), RED, tol=24)
