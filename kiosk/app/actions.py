@@ -31,6 +31,14 @@ def handle_key(kiosk: Kiosk, key: KeyEvent) -> None:
 
 def handle_action(kiosk: Kiosk, action: Action) -> None:
     log.info("action: %s", action.value)
+    now = kiosk.wall_clock()
+    if action in (Action.JOIN_LEAVE, Action.REJOIN):
+        if action is Action.JOIN_LEAVE and kiosk.machine.state == m.CallState.IDLE:
+            # A join by hand: the booked meeting on now, else the room's own session.
+            kiosk.session_id = kiosk.room.meeting_session(now) or kiosk.config.session.id
+        kiosk.room.button(now)  # overrides the calendar until the next meeting; wakes the screen
+    else:
+        kiosk.room.wake(now, "button")
     if action is Action.JOIN_LEAVE:
         if kiosk.machine.state == m.CallState.IN_CALL:
             kiosk.post(m.LeaveAction())

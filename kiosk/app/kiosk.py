@@ -21,25 +21,29 @@ import logging
 import signal
 import time
 from collections.abc import Callable, Coroutine
+from datetime import UTC, datetime
 from typing import Any
 
-from kiosk.app import actions, housekeeping, roomview_builder, telemetry
+from kiosk.app import actions, housekeeping, room_task, roomview_builder, telemetry
 from kiosk.app import machine as m
 from kiosk.app.executor import Executor
 from kiosk.app.indicators import call_pattern
 from kiosk.app.liveness import CALL, RENDER, Liveness
 from kiosk.app.operations import Operations
+from kiosk.app.room_settings import build_room, pir_spec
 from kiosk.app.sdnotify import SystemdNotifier
 from kiosk.app.status import Metrics, StatusServer
 from kiosk.app.telemetry import KioskSnapshot, StreamStats
 from kiosk.app.wiring import (
     button_specs_from_config,
+    can_switch_sessions,
     display_settings_from_config,
     ice_settings_from_config,
     led_specs_from_config,
     machine_config_from_config,
     security_warnings_from_config,
     status_options_from_config,
+    token_provider_for_session,
     token_provider_from_config,
     view_policy_from_config,
 )
@@ -58,6 +62,7 @@ from kiosk.media.session_media import MediaSession
 from kiosk.media.sinks import AudioMixer
 from kiosk.openvidu.client import OpenViduClient
 from kiosk.openvidu.tokens import TokenProvider
+from kiosk.room.occupancy import PirSensor
 from kiosk.screen.display import Display
 from kiosk.screen.renderer import Renderer, run_render_loop, screenshot_async
 from kiosk.screen.roomview import RoomView, Toast
@@ -90,9 +95,16 @@ class Kiosk:
         display: Display | None = None,
         notifier: SystemdNotifier | None = None,
         clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], datetime] | None = None,
     ) -> None:
         self.config = config
         self.tokens = tokens or token_provider_from_config(config)
+        # The session the next token is for: session.id, or the booked meeting's (calendar).
+        self.session_id = config.session.id
+        self._session_tokens: dict[str, TokenProvider] = {config.session.id: self.tokens}
+        self.wall_clock = wall_clock or (lambda: datetime.now(UTC))
+        self.room = build_room(config, now=self.wall_clock(), clock=self.wall_clock)
+        self.pir: PirSensor | None = None
         self.ice = ice or ice_settings_from_config(config)
         self.display = display or Display(display_settings_from_config(config))
         self.notifier = notifier or SystemdNotifier()
@@ -191,6 +203,24 @@ class Kiosk:
         """A button or key press (always called on the loop thread): :mod:`kiosk.app.actions`."""
         actions.handle_action(self, action)
 
+    def tokens_for_session(self) -> TokenProvider:
+        """The token provider for :attr:`session_id` (made once per session)."""
+        provider = self._session_tokens.get(self.session_id)
+        if provider is None:
+            provider = token_provider_for_session(self.config, self.session_id)
+            self._session_tokens[self.session_id] = provider
+        return provider
+
+    def can_join(self, session_id: str) -> bool:
+        """Whether a booked meeting's session can be joined (a fixed token names one only)."""
+        if session_id == self.config.session.id or can_switch_sessions(self.config):
+            return True
+        log.warning("calendar: cannot join session %s with a fixed server.token", session_id)
+        return False
+
+    def on_motion(self, active: bool) -> None:
+        self.room.motion(active, self.wall_clock())
+
     def room_view(self) -> RoomView:
         return roomview_builder.build_room_view(self)
 
@@ -259,6 +289,7 @@ class Kiosk:
             self.liveness.beat(loop_name, self.clock())
         machine_task = self.spawn(self._machine_loop(), "machine")
         tick = self.spawn(housekeeping.run(self), "housekeeping")
+        room = self.spawn(room_task.run(self), "room")
         if duration is not None:
             loop.call_later(duration, self.post, m.Shutdown())
         self.post(m.Start())
@@ -268,6 +299,7 @@ class Kiosk:
             self.notifier.stopping()
             render_stop.set()
             tick.cancel()
+            room.cancel()
             machine_task.cancel()
             await self._teardown()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -280,7 +312,8 @@ class Kiosk:
         """GPIO buttons and LEDs; where GPIO is unavailable they log one warning and do nothing."""
         specs = button_specs_from_config(self.config)
         led_specs = led_specs_from_config(self.config)
-        if not specs and not any(led_specs.values()):
+        pir = pir_spec(self.config)
+        if not specs and not any(led_specs.values()) and pir is None:
             return
         # One factory for buttons and LEDs (a name would make each build its own).
         name = self.config.buttons.pin_factory
@@ -297,6 +330,8 @@ class Kiosk:
                 pin_factory=factory,
             )
             self.show_leds()
+        if pir is not None:
+            self.pir = PirSensor(pir, self.on_motion, loop, pin_factory=factory)
 
     async def _check_audio_devices(self) -> None:
         """Say at start, once and clearly, when a configured microphone or speaker is missing."""
@@ -323,6 +358,8 @@ class Kiosk:
             await asyncio.to_thread(self.buttons.close)
         if self.leds is not None:
             self.leds.close()
+        if self.pir is not None:
+            await asyncio.to_thread(self.pir.close)
         if self.mixer is not None:
             await self.mixer.close()
         if self.status_server is not None:

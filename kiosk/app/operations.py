@@ -47,7 +47,7 @@ class Operations:
         if k.client is None and k.stats.first_remote_frame_at is None:
             k.stats.join_requested_at = k.stats.join_requested_at or k.clock()
         try:
-            self._token = await k.tokens.get_token()
+            self._token = await k.tokens_for_session().get_token()
         except KioskError as exc:
             log.warning("token: %s", exc)
             # It answered (wrong secret, 5xx …) unless the error is about reaching it at all.

@@ -8,6 +8,9 @@ import time
 from typing import TYPE_CHECKING
 
 from kiosk.app import machine as m
+from kiosk.room.idle import DisplayMode
+from kiosk.screen.callinfo import call_info_line
+from kiosk.screen.layout import choose_layout
 from kiosk.screen.mainview import SELF_ID
 from kiosk.screen.roomview import RoomState, RoomView, TileInfo
 
@@ -59,13 +62,32 @@ def build_room_view(kiosk: Kiosk) -> RoomView:
                 )
             )
     cfg = kiosk.config
+    room = kiosk.room
+    wall = kiosk.wall_clock()
+    clock_text = time.strftime("%H:%M") if cfg.display.show_clock else ""
+    room_name = cfg.display.room_name or cfg.session.name
+    in_call = kiosk.machine.state == m.CallState.IN_CALL
+    layout = choose_layout(cfg.display.layout, len(remote)) if in_call else "speaker"
+    if layout == "gallery" and not cfg.display.gallery_self:
+        tiles = [t for t in tiles if not t.is_self]
     return RoomView(
+        agenda=tuple((a.when, a.title, a.countdown) for a in room.agenda(wall)),
+        standby=room.display_mode is DisplayMode.STANDBY,
+        call_info=call_info_line(
+            room_name=room_name,
+            clock_text=clock_text,
+            call_seconds=room.call_seconds(wall),
+            hidden=0,
+        )
+        if in_call
+        else "",
+        layout=layout,
         state=ROOM_STATE.get(kiosk.machine.state, "idle"),
-        room_name=cfg.display.room_name or cfg.session.name,
+        room_name=room_name,
         status_line=kiosk.machine.status_line_at(now),
         banner="; ".join(kiosk.media_problems),
         server_reachable=kiosk.server_reachable,
-        clock_text=time.strftime("%H:%M") if cfg.display.show_clock else "",
+        clock_text=clock_text,
         tiles=tuple(tiles),
         main_id=main_id,
         toasts=tuple(kiosk.toasts),

@@ -75,7 +75,7 @@ def status(kiosk: Kiosk) -> dict[str, Any]:
     return {
         "state": str(kiosk.machine.state),
         "status_line": kiosk.machine.status_line_at(kiosk.clock()),
-        "session_id": kiosk.config.session.id,
+        "session_id": kiosk.session_id,
         "display_name": kiosk.config.session.name,
         "connection_id": client.connection_id if client else None,
         "participants": participants,
@@ -90,6 +90,7 @@ def status(kiosk: Kiosk) -> dict[str, Any]:
         "reconnects": kiosk.stats.reconnects,
         "resumes": kiosk.stats.resumes,
         "uptime_seconds": round(kiosk.clock() - kiosk.stats.started_at, 1),
+        **kiosk.room.status(kiosk.wall_clock()),
         "versions": {
             "kiosk": __version__,
             "aiortc": aiortc.__version__,
@@ -117,6 +118,12 @@ def metrics_text(kiosk: Kiosk) -> str:
             label = stream.stream_id if stream else cid
             mt.set("kiosk_frames_received_total", float(frames.frame_count), stream=label)
             mt.set("kiosk_stream_fps", kiosk.stream_stats.get(cid, StreamStats()).fps, stream=label)
+    mt.describe("kiosk_display_on", "1 while the display is on, 0 in standby")
+    mt.set("kiosk_display_on", 1.0 if kiosk.room.display_mode.value == "on" else 0.0)
+    calendar = kiosk.room.calendar
+    if calendar is not None:
+        mt.describe("kiosk_calendar_ok", "1 when the last calendar read succeeded")
+        mt.set("kiosk_calendar_ok", 1.0 if calendar.ok else 0.0)
     if kiosk.renderer is not None:
         for key, value in dataclasses.asdict(kiosk.renderer.stats).items():
             mt.set(f"kiosk_render_{key}", float(value))

@@ -159,3 +159,18 @@ def led_specs_from_config(config: KioskConfig) -> dict[str, LedSpec | None]:
         name: LedSpec(c.pin, c.active_high, c.pwm) if (c := getattr(leds, name)) else None
         for name in LED_NAMES
     }
+
+
+def can_switch_sessions(config: KioskConfig) -> bool:
+    """A calendar may pick other sessions unless a fixed ``server.token`` names the only one."""
+    return config.server.token is None
+
+
+def token_provider_for_session(
+    config: KioskConfig, session_id: str, env: Mapping[str, str] | None = None
+) -> TokenProvider:
+    """Like :func:`token_provider_from_config`, for another session (a booked meeting's)."""
+    other = config.model_copy(
+        update={"session": config.session.model_copy(update={"id": session_id})}
+    )
+    return token_provider_from_config(other, env)

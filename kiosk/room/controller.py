@@ -90,6 +90,15 @@ class RoomController:
             self.scheduler.button(now)
         self.wake(now, "button")
 
+    def meeting_session(self, now: datetime) -> str | None:
+        """The session of the booked meeting on now (join window open), for a join by hand."""
+        if self.scheduler is None:
+            return None
+        for m in sorted(self.meetings, key=lambda m: m.start):
+            if m.joinable and self.scheduler.opens_at(m) <= now < m.end:
+                return m.session_id
+        return None
+
     def wake(self, now: datetime, reason: str) -> None:
         if self.idle is not None:
             self.idle.wake(now, reason)

@@ -270,6 +270,29 @@ def compute_layout(
     )
 
 
+def shift_layout(layout: Layout, dy: int) -> Layout:
+    """``layout`` moved down by ``dy`` pixels (computed for a screen ``dy`` shorter, to leave a
+    band at the top free, e.g. for the in-call information line)."""
+
+    def move(r: Rect) -> Rect:
+        return Rect(r.x, r.y + dy, r.w, r.h)
+
+    return Layout(
+        screen=Rect(layout.screen.x, layout.screen.y, layout.screen.w, layout.screen.h + dy),
+        main=move(layout.main),
+        main_video=move(layout.main_video),
+        strip=move(layout.strip) if layout.strip is not None else None,
+        placement=layout.placement,
+        tiles=tuple(TileSlot(t.id, move(t.rect)) for t in layout.tiles),
+        overflow=(
+            OverflowSlot(layout.overflow.count, move(layout.overflow.rect))
+            if layout.overflow is not None
+            else None
+        ),
+        thumb_size=layout.thumb_size,
+    )
+
+
 # --- gallery: an equal grid -------------------------------------------------------------------
 
 LayoutMode = Literal["speaker", "gallery", "auto"]

@@ -115,9 +115,18 @@ class StatePainter:
                 min_size=s.title * 2 // 3,
             )
             y += gap * 2
-            self._line(
+            y = self._line(
                 target, view.hint, s.line, theme.HINT_COLOR, bg, cx, y, max_w, min_size=s.small
             )
+            y = max(y + gap * 2, round(h * 0.56))
+            for when, title, countdown in view.agenda:
+                if y > h - round(h * 0.08) - 5 * s.small:
+                    break
+                line = "   ".join(part for part in (when, title, countdown) if part)
+                y = self._line(
+                    target, line, s.small, theme.WHITE, bg, cx, y, max_w, min_size=s.small * 3 // 4
+                )
+                y += s.pad
             text, color = _server_line(view)
             self._status_dot(target, text, color, bg, cx, h - round(h * 0.08) - s.small, max_w)
             if view.status_line:

@@ -29,7 +29,16 @@ from kiosk.errors import DisplayError
 from kiosk.redact import redact
 from kiosk.screen import theme
 from kiosk.screen.display import Display, KeyEvent
-from kiosk.screen.layout import Layout, Rect, StripPlacement, compute_layout, fit_rect
+from kiosk.screen.layout import (
+    GalleryLayout,
+    Layout,
+    Rect,
+    StripPlacement,
+    compute_gallery,
+    compute_layout,
+    fit_rect,
+    shift_layout,
+)
 from kiosk.screen.pages import StatePainter
 from kiosk.screen.roomview import RoomView, TileInfo
 from kiosk.screen.theme import Sizes, TextCache
@@ -107,6 +116,8 @@ class Renderer:
         self._toasts: tuple[str, ...] = ()
         self._toast_rects: list[Rect] = []
         self._phase: int | None = None
+        self._info = ""
+        self._gallery: GalleryLayout | None = None
 
     # --- public --------------------------------------------------------------------------
 
@@ -133,12 +144,26 @@ class Renderer:
         toasts = tuple(t.text for t in live[-MAX_TOASTS:])
         if view.banner and view.state == "in_call":
             toasts = (BANNER_MARK + view.banner, *toasts)
-        if view.state == "in_call":
+        if view.standby:
+            dirty = self._draw_standby()
+        elif view.state == "in_call":
             dirty = self._draw_call(view, toasts)
         else:
             dirty = self._draw_state(view, now, toasts)
         self._invalid = False
         return [to_pygame_rect(r) for r in dirty if not r.empty]
+
+    # --- standby -------------------------------------------------------------------------
+
+    def _draw_standby(self) -> list[Rect]:
+        """Black, drawn once: nothing changes (and no video is scaled) while the display sleeps."""
+        if not self._invalid and self._mode == ("standby",):
+            return []
+        self._mode = ("standby",)
+        self._layout_key = None
+        self.surface.fill(theme.BLACK)
+        self.stats.full_redraws += 1
+        return [Rect(0, 0, *self._size)]
 
     # --- state pages ---------------------------------------------------------------------
 
@@ -153,6 +178,7 @@ class Renderer:
             view.hint,
             view.progress is None,
             toasts,
+            tuple(view.agenda),
         )
         screen = Rect(0, 0, *self._size)
         if self._invalid or mode != self._mode:
@@ -176,7 +202,71 @@ class Renderer:
 
     # --- in call -------------------------------------------------------------------------
 
+    def _info_band(self) -> Rect:
+        s = self.sizes
+        return Rect(0, 0, self._size[0], s.small + 2 * s.pad)
+
+    def _draw_info(self, view: RoomView, hidden: int, force: bool) -> list[Rect]:
+        """The in-call information line across the top (room, clock, duration, hidden count)."""
+        if not view.call_info:
+            self._info = ""
+            return []
+        text = view.call_info + (f" · +{hidden} not shown" if hidden else "")
+        if text == self._info and not force:
+            return []
+        self._info = text
+        band = self._info_band()
+        s = self.sizes
+        self.surface.fill(theme.TOAST_BG, to_pygame_rect(band))
+        surf = self.text.fit(
+            text,
+            s.small,
+            theme.TOAST_FG,
+            theme.TOAST_BG,
+            band.w - 4 * s.pad,
+            min_size=max(10, s.small * 3 // 4),
+        )
+        self.surface.blit(surf, (band.x + 2 * s.pad, band.y + (band.h - surf.get_height()) // 2))
+        return [band]
+
+    def _draw_gallery(self, view: RoomView, toasts: tuple[str, ...]) -> list[Rect]:
+        tiles = list(view.tiles)
+        by_id = {t.id: t for t in tiles}
+        ids = tuple(t.id for t in tiles)
+        top = self._info_band().h if view.call_info else 0
+        key = ("gallery", self._size, ids, top)
+        dirty: list[Rect] = []
+        full = self._invalid or self._mode != ("gallery",) or key != self._layout_key
+        if full:
+            self._mode = ("gallery",)
+            self._layout_key = key
+            self._layout = None
+            self._gallery = compute_gallery(Rect(0, top, self._size[0], self._size[1] - top), ids)
+            self._looks.clear()
+            self._counts.clear()
+            self._failed_slots.clear()
+            self.surface.fill(theme.BACKGROUND)
+            self.stats.full_redraws += 1
+        gallery = self._gallery
+        assert gallery is not None
+        self.converter.forget_except({id(t.frames) for t in tiles if t.frames is not None})
+        for slot in gallery.tiles:
+            dirty += self._draw_tile(
+                by_id.get(slot.id), slot.rect, main=False, force=full, key=slot.id
+            )
+        if gallery.overflow is not None and full:
+            self.artist.draw_overflow(self.surface, gallery.overflow.rect, gallery.overflow.label)
+        dirty += self._draw_info(view, gallery.hidden_count, full)
+        toasts_changed = toasts != self._toasts
+        self._toasts = toasts
+        if toasts and (toasts_changed or dirty):
+            self._draw_toasts(toasts, gallery.area)
+            dirty += self._toast_rects
+        return [Rect(0, 0, *self._size)] if full else dirty
+
     def _draw_call(self, view: RoomView, toasts: tuple[str, ...]) -> list[Rect]:
+        if view.layout == "gallery":
+            return self._draw_gallery(view, toasts)
         tiles = list(view.tiles)
         by_id = {t.id: t for t in tiles}
         main_tile = by_id.get(view.main_id) if view.main_id is not None else None
@@ -184,18 +274,22 @@ class Renderer:
             main_tile = tiles[0]
         # The thumbnails show everyone *except* the one on the big picture.
         strip_ids = tuple(t.id for t in tiles if main_tile is None or t.id != main_tile.id)
-        key = (self._size, strip_ids, self.strip, self.main_aspect)
+        key = (self._size, strip_ids, self.strip, self.main_aspect, bool(view.call_info))
         dirty: list[Rect] = []
         full = self._invalid or self._mode != ("in_call",) or key != self._layout_key
         if full:
             self._mode = ("in_call",)
             self._layout_key = key
-            self._layout = compute_layout(
-                self._size[0],
-                self._size[1],
-                strip_ids,
-                strip=self.strip,
-                main_aspect=self.main_aspect,
+            top = self._info_band().h if view.call_info else 0
+            self._layout = shift_layout(
+                compute_layout(
+                    self._size[0],
+                    self._size[1] - top,
+                    strip_ids,
+                    strip=self.strip,
+                    main_aspect=self.main_aspect,
+                ),
+                top,
             )
             self._looks.clear()
             self._counts.clear()
@@ -210,7 +304,9 @@ class Renderer:
 
         toasts_changed = toasts != self._toasts
         self._toasts = toasts
-        dirty += self._draw_tile(main_tile, layout.main, main=True, force=toasts_changed)
+        main_dirty = self._draw_tile(main_tile, layout.main, main=True, force=toasts_changed)
+        dirty += main_dirty
+        dirty += self._draw_info(view, layout.hidden_count, full)
         if not toasts:
             self._toast_rects = []
         elif toasts_changed or dirty:

@@ -50,6 +50,11 @@ class RoomView:
     an indeterminate bar. ``main_id``: the tile on the main view (``None``: the first tile).
     ``banner``: a persistent notice shown over the main view while in a call (e.g. "Camera
     unavailable"); ``status_line`` is not shown in a call.
+
+    Room features: ``agenda`` — the next meetings on the idle screen as (when, title, countdown)
+    (title "" when titles are hidden); ``standby`` — the display sleeps: draw black only;
+    ``call_info`` — the in-call information line (room, clock, call duration; the renderer adds
+    how many participants its layout leaves out); ``layout`` — speaker or gallery in a call.
     """
 
     state: RoomState
@@ -64,3 +69,7 @@ class RoomView:
     hint: str = JOIN_HINT
     progress: float | None = None
     banner: str = ""
+    agenda: Sequence[tuple[str, str, str]] = field(default_factory=tuple)
+    standby: bool = False
+    call_info: str = ""
+    layout: Literal["speaker", "gallery"] = "speaker"
