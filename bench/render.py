@@ -45,7 +45,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psutil
 from _common import (
@@ -60,6 +60,9 @@ from _common import (
     svg_line_chart,
     write_section,
 )
+
+if TYPE_CHECKING:
+    from kiosk.config import KioskConfig
 
 SCRIPT = Path(__file__).resolve()
 ROOT = SCRIPT.parent.parent
@@ -88,7 +91,7 @@ async def media_role(args: argparse.Namespace) -> int:
     from kiosk.devserver.media import AiortcMediaBackend
     from kiosk.devserver.server import DevServer, DevServerOptions
     from kiosk.logsetup import setup_logging
-    from kiosk.media import ice
+    from kiosk.media import ice, patches
     from kiosk.media.devices import LocalMedia
     from kiosk.media.testpattern import TestPatternTrack
     from kiosk.media.tone import ToneTrack
@@ -125,7 +128,7 @@ async def media_role(args: argparse.Namespace) -> int:
             return sum(t.sent for t in getattr(self, "tracks", []))
 
     settings = ice.IceSettings.loopback()
-    ice.install(settings)
+    patches.install(settings)  # this process's entry: as `kiosk devserver` / `kiosk bot` do
     srv: DevServer | None = None
     url = args.server
     if args.role == "server":
@@ -174,19 +177,18 @@ async def media_role(args: argparse.Namespace) -> int:
 # =================================================================================================
 
 
-def _kiosk_yaml(url: str) -> str:
-    return f"""
-server: {{url: "{url}", secret: {SECRET}}}
-session: {{id: {SESSION}, name: "Bench kiosk"}}
-media:
-  camera: {{device: none}}
-  microphone: {{device: none}}
-  speaker: {{device: none}}
-ice: {{host_addresses: ["127.0.0.1"], loopback_only: true}}
-display: {{driver: dummy, size: {SCREEN[0]}x{SCREEN[1]}, fullscreen: false}}
-status: {{enabled: false}}
-logging: {{level: WARNING, format: plain}}
-"""
+def _kiosk_config(url: str) -> KioskConfig:
+    from kiosk.testing.configs import loopback_kiosk_config
+
+    return loopback_kiosk_config(
+        url,
+        secret=SECRET,
+        session={"id": SESSION, "name": "Bench kiosk"},
+        media={"camera": {"device": "none"}, "microphone": {"device": "none"}},
+        display={"size": f"{SCREEN[0]}x{SCREEN[1]}"},
+        status={"enabled": False},
+        logging={"level": "WARNING", "format": "plain"},
+    )
 
 
 async def _inbound_video_bytes(kiosk: Any) -> int:
@@ -325,12 +327,13 @@ def _read_stamp(surface: Any, region: tuple[int, int, int, int]) -> int | None:
 async def kiosk_role(args: argparse.Namespace) -> int:
     from kiosk.app import machine as m
     from kiosk.app.kiosk import Kiosk
-    from kiosk.config import parse_config
     from kiosk.logsetup import setup_logging
+    from kiosk.media import ice, patches
     from kiosk.media.testpattern import TIMESTAMP_MODULO, read_timestamp
 
     setup_logging("WARNING", "plain")
-    kiosk = Kiosk(parse_config(_kiosk_yaml(args.server)))
+    patches.install(ice.IceSettings.loopback())  # this process's entry: as `kiosk run` does
+    kiosk = Kiosk(_kiosk_config(args.server))
     run = asyncio.create_task(kiosk.run(duration=args.max_seconds))
     try:
         # 1. wait (bounded) until every stream has frames on the kiosk

@@ -112,13 +112,11 @@ async def until_eof(reader: asyncio.StreamReader) -> None:
 async def role_devserver(args: argparse.Namespace) -> None:
     from kiosk.devserver.media import AiortcMediaBackend
     from kiosk.devserver.server import DevServer, DevServerOptions
-    from kiosk.media import ice, jitter
+    from kiosk.media import ice, patches
 
     reader = await stdin_lines()
     settings = ice.IceSettings.loopback()
-    ice.install(settings)
-    if args.marker:
-        jitter.install()
+    patches.install(settings, marker_jitter=args.marker)
     server = DevServer(
         DevServerOptions(port=0, tls=False, secret=SECRET), media=AiortcMediaBackend(settings)
     )
@@ -237,13 +235,13 @@ async def role_bots(args: argparse.Namespace) -> None:
     from aiortc import RTCRtpSender
 
     from kiosk.bot import Bot, BotOptions, bot_names, token_provider
-    from kiosk.media import ice
+    from kiosk.media import ice, patches
     from kiosk.media.devices import LocalMedia
     from kiosk.media.tone import ToneTrack
 
     reader = await stdin_lines()
     settings = ice.IceSettings.loopback()
-    ice.install(settings)
+    patches.install(settings)  # bots publish only: the jitter buffer plays no part
     options = BotOptions(
         server=args.server, session=args.session, secret=SECRET, count=args.count, ice=settings
     )
@@ -308,23 +306,20 @@ async def role_kiosk(args: argparse.Namespace) -> None:
     from kiosk.app import machine
     from kiosk.app.kiosk import Kiosk
     from kiosk.app.wiring import display_settings_from_config
-    from kiosk.config import parse_config
-    from kiosk.media import jitter
+    from kiosk.media import ice, patches
     from kiosk.media.testpattern import TIMESTAMP_MODULO, read_timestamp
     from kiosk.screen.display import Display
+    from kiosk.testing.configs import loopback_kiosk_config
 
     reader = await stdin_lines()
-    if args.marker:
-        jitter.install()
-    config = parse_config(
-        f"""
-server: {{url: "{args.server}", secret: {SECRET}}}
-session: {{id: {args.session}, name: "Lobby kiosk"}}
-ice: {{host_addresses: ["127.0.0.1"], loopback_only: true}}
-display: {{driver: dummy, size: {VIEWPORT[0]}x{VIEWPORT[1]}, fullscreen: false}}
-status: {{listen: "127.0.0.1:0"}}
-media: {{camera: {{device: none}}, microphone: {{device: none}}}}
-"""
+    patches.install(ice.IceSettings.loopback(), marker_jitter=args.marker)
+    config = loopback_kiosk_config(
+        args.server,
+        secret=SECRET,
+        session={"id": args.session},
+        display={"size": f"{VIEWPORT[0]}x{VIEWPORT[1]}"},
+        # the speaker keeps its default device (as this bench always had): playback is measured
+        media={"camera": {"device": "none"}, "microphone": {"device": "none"}, "speaker": {}},
     )
     slots: dict[str, _SlotStats] = {}
     state = {"measuring": False, "reads": 0, "failed": 0}

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from kiosk.errors import ConfigError, KioskError
 from kiosk.logsetup import install_loop_exception_handler, setup_logging
 from kiosk.media import ice as ice_seam
+from kiosk.media import patches
 from kiosk.media.devices import LocalMedia
 from kiosk.media.session_media import MediaSession
 from kiosk.media.testpattern import TestPatternTrack
@@ -211,8 +212,10 @@ async def run_bots(
     stop: asyncio.Event | None = None,
     on_started: Callable[[list[Bot]], None] | None = None,
 ) -> list[Bot]:
-    """Run ``options.count`` bots until ``stop`` is set or ``options.duration`` has passed."""
-    ice_seam.install(options.ice)
+    """Run ``options.count`` bots until ``stop`` is set or ``options.duration`` has passed.
+
+    The caller has installed ``options.ice`` process-wide (:func:`kiosk.media.patches.install`).
+    """
     stop = stop or asyncio.Event()
     tokens = token_provider(options)
     bots = [
@@ -306,6 +309,7 @@ def main_from_args(args: argparse.Namespace) -> int:
         fps=args.fps,
         ice=ice_seam.IceSettings.loopback() if args.loopback else ice_seam.IceSettings(),
     )
+    patches.install(options.ice)
     return asyncio.run(_main(options))
 
 

@@ -27,7 +27,7 @@ from kiosk.config import parse_config
 from kiosk.devserver.media import AiortcMediaBackend
 from kiosk.devserver.server import DevServer, DevServerError, DevServerOptions
 from kiosk.logsetup import install_loop_exception_handler, setup_logging
-from kiosk.media import ice
+from kiosk.media import ice, patches
 
 log = logging.getLogger("kiosk.demo")
 
@@ -91,8 +91,7 @@ async def run_demo(
     windowed: bool,
 ) -> int:
     install_loop_exception_handler()
-    settings = ice.IceSettings.loopback()
-    ice.install(settings)
+    settings = ice.IceSettings.loopback()  # installed by main_from_args
     server = await _start_devserver(port, settings)
     stop_bots = asyncio.Event()
     bot_task = asyncio.create_task(
@@ -189,6 +188,7 @@ def main_from_args(args: argparse.Namespace) -> int:
     if not windowed:
         os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
         os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
+    patches.install(ice.IceSettings.loopback())
     return asyncio.run(
         run_demo(
             duration=args.duration,

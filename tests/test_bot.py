@@ -13,11 +13,12 @@ from pathlib import Path
 import pytest
 
 from kiosk.devserver.media import AiortcMediaBackend
-from kiosk.devserver.server import DevServer, DevServerOptions
-from kiosk.media import ice as ice_seam
+from kiosk.devserver.server import DevServer
 from kiosk.openvidu.client import OpenViduClient
 from kiosk.openvidu.tokens import RestTokenProvider
+from kiosk.testing.rooms import dev_server
 
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("loopback_ice")]
 SECRET = "Bot-Test-Secret-7"
 ROOM = "BotRoom"
 
@@ -59,19 +60,8 @@ async def run_bot_cli(
 
 @pytest.fixture
 async def server() -> AsyncIterator[DevServer]:
-    previous = ice_seam.current()
-    settings = ice_seam.IceSettings.loopback()
-    ice_seam.install(settings)
-    srv = DevServer(
-        DevServerOptions(port=0, tls=False, secret=SECRET, grace_seconds=0.5),
-        media=AiortcMediaBackend(settings),
-    )
-    await srv.start()
-    try:
+    async with dev_server(secret=SECRET, grace_seconds=0.5) as srv:
         yield srv
-    finally:
-        await srv.stop()
-        ice_seam.install(previous)
 
 
 async def test_two_bots_join_publish_and_leave(server: DevServer) -> None:

@@ -9,16 +9,19 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import pygame
+import pytest
 
-from kiosk.bot import BotOptions, run_bots
-from kiosk.devserver.media import AiortcMediaBackend
-from kiosk.devserver.server import DevServer, DevServerOptions
-from kiosk.media import ice
+from kiosk.media.patches import Patches
 from kiosk.openvidu.session_model import display_name_from_metadata
+from kiosk.testing.configs import loopback_kiosk_yaml
+from kiosk.testing.rooms import Room, loopback_room
+
+pytestmark = pytest.mark.integration  # real aiortc peers / child processes
 
 ENV = {
     **os.environ,
@@ -88,41 +91,27 @@ def test_run_with_a_bad_config_is_one_line_and_exit_2(tmp_path: Path) -> None:
     assert "Traceback" not in proc.stderr + missing.stderr
 
 
-async def test_run_joins_and_sigterm_leaves_cleanly_within_5_s(tmp_path: Path) -> None:
-    settings = ice.IceSettings.loopback()
-    ice.install(settings)
-    server = DevServer(DevServerOptions(port=0, tls=False), media=AiortcMediaBackend(settings))
-    await server.start()
+@pytest.fixture
+async def one_bot_room(loopback_ice: Patches) -> AsyncIterator[Room]:
+    async with loopback_room(1) as room:
+        yield room
+
+
+async def test_run_joins_and_sigterm_leaves_cleanly_within_5_s(
+    tmp_path: Path, one_bot_room: Room
+) -> None:
+    server = one_bot_room.server
     cfg = tmp_path / "kiosk.yaml"
-    cfg.write_text(f"""
-server: {{url: "{server.url}", secret_file: secret}}
-session: {{id: Room, name: "Room 4.01"}}
-ice: {{host_addresses: ["127.0.0.1"], loopback_only: true}}
-display: {{driver: dummy, size: 640x360}}
-media:
-  camera: {{device: test-pattern}}
-  microphone: {{device: test-tone}}
-  speaker: {{device: none}}
-status: {{listen: "127.0.0.1:0"}}
-logging: {{format: journald}}
-""")
-    (tmp_path / "secret").write_text("MY_SECRET\n")
-    stop_bots = asyncio.Event()
-    bots = asyncio.create_task(
-        run_bots(
-            BotOptions(
-                server=server.url,
-                session="Room",
-                secret="MY_SECRET",
-                count=1,
-                width=320,
-                height=240,
-                fps=15,
-                ice=settings,
-            ),
-            stop_bots,
+    cfg.write_text(
+        loopback_kiosk_yaml(
+            server.url,
+            secret=None,
+            server={"secret_file": "secret"},
+            session={"name": "Room 4.01"},
+            logging={"format": "journald"},
         )
     )
+    (tmp_path / "secret").write_text("MY_SECRET\n")
     spawned = time.monotonic()
     proc = await asyncio.create_subprocess_exec(
         *kiosk("run", "--config", str(cfg)),
@@ -182,6 +171,3 @@ logging: {{format: journald}}
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
-        stop_bots.set()
-        await asyncio.wait_for(bots, 15)
-        await server.stop()

@@ -15,9 +15,10 @@ import logging
 import time
 from typing import Any
 
-from _common import emit, workdir
-from rel_harness import Resources, slope
-from rel_scenarios import Outcome, churn, rejoin_cycles
+from _setup import emit, install_patches, workdir
+
+from kiosk.testing.reliability import Resources, slope
+from kiosk.testing.scenarios import Outcome, churn, rejoin_cycles
 
 
 def _slopes(samples: list[tuple[int, Resources]]) -> dict[str, float]:
@@ -62,4 +63,5 @@ if __name__ == "__main__":
     a = parser.parse_args()
     logging.basicConfig(level=a.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("reliability").setLevel(logging.INFO)
+    install_patches()
     asyncio.run(main(a))

@@ -16,8 +16,9 @@ import asyncio
 import logging
 import time
 
-from _common import emit, workdir
-from rel_scenarios import server_crash
+from _setup import emit, install_patches, workdir
+
+from kiosk.testing.scenarios import server_crash
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -53,4 +54,5 @@ if __name__ == "__main__":
     a = parser.parse_args()
     logging.basicConfig(level=a.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("reliability").setLevel(logging.INFO)
+    install_patches()
     asyncio.run(main(a))

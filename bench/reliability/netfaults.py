@@ -16,9 +16,10 @@ import logging
 import time
 from typing import Any
 
-from _common import emit, workdir
-from rel_harness import percentile_summary
-from rel_scenarios import NetFault, inject, proxied_call
+from _setup import emit, install_patches, workdir
+
+from kiosk.testing.reliability import percentile_summary
+from kiosk.testing.scenarios import NetFault, inject, proxied_call
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -70,4 +71,5 @@ if __name__ == "__main__":
     parser.add_argument("--log-level", default="WARNING")
     a = parser.parse_args()
     logging.basicConfig(level=a.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    install_patches()
     asyncio.run(main(a))

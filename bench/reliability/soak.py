@@ -23,8 +23,10 @@ import logging
 import time
 from typing import Any
 
-from _common import emit, workdir
-from rel_harness import (
+from _setup import emit, install_patches, workdir
+
+from kiosk.app.kiosk import Kiosk
+from kiosk.testing.reliability import (
     BotProc,
     DevServerProc,
     free_port,
@@ -33,12 +35,10 @@ from rel_harness import (
     percentile_summary,
     resources,
     slope,
-    wait_until,
 )
-from rel_scenarios import NetFault, inject, kiosk_running
-
-from kiosk.app.kiosk import Kiosk
+from kiosk.testing.scenarios import NetFault, inject, kiosk_running
 from kiosk.testing.tcpproxy import TcpProxy
+from kiosk.testing.waits import wait_until
 
 log = logging.getLogger("soak")
 
@@ -201,4 +201,5 @@ if __name__ == "__main__":
     a = parser.parse_args()
     logging.basicConfig(level=a.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("soak").setLevel(logging.INFO)
+    install_patches()
     emit(asyncio.run(soak(a)), a.out)

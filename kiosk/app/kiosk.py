@@ -54,7 +54,6 @@ from kiosk.controls.buttons import Buttons
 from kiosk.controls.leds import Leds
 from kiosk.logsetup import install_loop_exception_handler
 from kiosk.media import ice as ice_seam
-from kiosk.media import jitter
 from kiosk.media.audio_devices import check_all_async
 from kiosk.media.devices import LocalMedia, open_audio_output
 from kiosk.media.publisher import MediaKind
@@ -246,8 +245,6 @@ class Kiosk:
     async def run(self, *, duration: float | None = None) -> int:
         loop = asyncio.get_running_loop()
         install_loop_exception_handler(loop)
-        ice_seam.install(self.ice)
-        jitter.install()  # release video frames on the RTP marker bit (−33 ms latency)
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.add_signal_handler(sig, self.post, m.Shutdown())

@@ -8,6 +8,7 @@ import asyncio
 from kiosk.app.kiosk import Kiosk
 from kiosk.config import load_config
 from kiosk.logsetup import setup_logging
+from kiosk.media import patches
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -24,4 +25,6 @@ def main_from_args(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     setup_logging(config.logging.level, config.logging.format)
     kiosk = Kiosk(config)
+    # ICE seam, and video frames released on the RTP marker bit (−33 ms latency)
+    patches.install(kiosk.ice)
     return asyncio.run(kiosk.run(duration=args.duration))

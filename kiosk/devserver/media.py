@@ -99,18 +99,18 @@ def _publisher_of(stream_id: str) -> str:
 class AiortcMediaBackend:
     """MediaBackend with aiortc: forwards encoded VP8/Opus from publishers to subscribers.
 
-    ``ice_settings`` decide where the server's peer connections gather (via
-    :func:`kiosk.media.ice.install`, called here if the process-wide seam does not match yet)
-    and which client candidates are accepted. ``negotiation_timeout`` bounds every aiortc
-    negotiation step. ``subscribe``/``prepare_subscribe`` fail with MediaError for an existing
-    subscription: for ``reconnect: true`` call ``unsubscribe`` first.
+    ``ice_settings`` decide where the server's peer connections gather (the process-wide seam,
+    installed by the entry point with :func:`kiosk.media.patches.install`; MediaError when it
+    does not match) and which client candidates are accepted. ``negotiation_timeout`` bounds
+    every aiortc negotiation step. ``subscribe``/``prepare_subscribe`` fail with MediaError for an
+    existing subscription: for ``reconnect: true`` call ``unsubscribe`` first.
     """
 
     def __init__(self, ice_settings: IceSettings, *, negotiation_timeout: float = 10.0) -> None:
         self._ice = ice_settings
-        if ice_settings.host_addresses and ice.current() != ice_settings:
-            # Gathering follows the process-wide seam; make sure it matches what we were given.
-            ice.install(ice_settings)
+        if ice_settings.host_addresses:
+            # Gathering follows the process-wide seam, installed by the entry point.
+            ice.require_installed(ice_settings)
         self._timeout = negotiation_timeout
         self._publications: dict[str, _Publication] = {}  # stream id → publication
         self._by_connection: dict[str, str] = {}  # publisher connection id → stream id

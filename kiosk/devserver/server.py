@@ -24,7 +24,6 @@ from kiosk.devserver.state import ServerState
 from kiosk.devserver.tls import SelfSignedCertificate, make_self_signed, server_ssl_context
 from kiosk.errors import KioskError
 from kiosk.logsetup import install_loop_exception_handler, setup_logging
-from kiosk.media import jitter
 from kiosk.redact import register_secret
 from kiosk.secret_input import add_secret_arguments, secret_from_args
 
@@ -108,9 +107,6 @@ class DevServer:
                 f"give a secret (--secret-file or ${SECRET_ENV}) or --allow-default-secret"
             )
         register_secret(opts.secret)
-        # The dev server's own receivers release video frames on the RTP marker bit, like the
-        # kiosk: one fewer jitter-buffer wait on the path (Chromium included).
-        jitter.install()
         if opts.public_url is not None:
             parts = urlsplit(opts.public_url)
             if parts.scheme not in ("http", "https") or not parts.netloc:
@@ -266,11 +262,13 @@ def main_from_args(args: argparse.Namespace) -> int:
     media: MediaBackend | None = None
     if getattr(args, "media", True):
         from kiosk.devserver.media import AiortcMediaBackend
-        from kiosk.media import ice
+        from kiosk.media import ice, patches
 
         loopback = bool(getattr(args, "loopback", False))
         settings = ice.IceSettings.loopback() if loopback else ice.IceSettings()
-        ice.install(settings)
+        # The dev server's own receivers release video frames on the RTP marker bit, like the
+        # kiosk: one fewer jitter-buffer wait on the path (Chromium included).
+        patches.install(settings)
         media = AiortcMediaBackend(settings)
     try:
         return asyncio.run(run_devserver(options, media=media))

@@ -25,7 +25,9 @@ The seam
   ``settings.host_addresses`` (filtered by the IPv4/IPv6 flags aioice passes in). With
   ``loopback_only`` it also makes ``RTCIceGatherer.getDefaultIceServers()`` return ``[]`` so no
   STUN/TURN server is ever contacted. ``install(IceSettings())`` restores aioice's behaviour.
-  Call it once at start, before the first ``RTCPeerConnection`` gathers.
+  Only the entry points call it, through :func:`kiosk.media.patches.install`, once at start
+  before the first ``RTCPeerConnection`` gathers; library code checks with
+  :func:`require_installed` and never installs.
 * :func:`allowed_remote` / :func:`filter_sdp_candidates` — apply ``loopback_only`` to trickled
   candidates and to ``a=candidate`` lines of a remote SDP *before* handing them to aiortc
   (mDNS ``.local`` names are refused in loopback mode too: resolving them sends multicast).
@@ -46,6 +48,8 @@ import aioice.ice
 from aiortc import RTCConfiguration, RTCIceServer
 from aiortc.rtcicetransport import RTCIceGatherer
 
+from kiosk.errors import MediaError
+
 __all__ = [
     "IceSettings",
     "allowed_remote",
@@ -54,6 +58,7 @@ __all__ = [
     "drop_empty_end_of_candidates",
     "filter_sdp_candidates",
     "install",
+    "require_installed",
     "rtc_configuration",
 ]
 
@@ -118,6 +123,19 @@ def install(settings: IceSettings) -> None:
 def current() -> IceSettings:
     """The settings last passed to :func:`install` (``IceSettings()`` if never called)."""
     return _current
+
+
+def require_installed(settings: IceSettings) -> None:
+    """Raise MediaError when ``settings`` restrict ICE but the process-wide seam differs.
+
+    A peer connection built with loopback settings while aioice still gathers on every
+    interface would offer this machine's LAN addresses: refuse instead of leaking.
+    """
+    if (settings.host_addresses or settings.loopback_only) and _current != settings:
+        raise MediaError(
+            f"ICE settings {settings} are not installed (installed: {_current}); "
+            "call kiosk.media.patches.install() at start"
+        )
 
 
 def rtc_configuration(settings: IceSettings) -> RTCConfiguration:

@@ -114,12 +114,6 @@ def make_configuration(ice: IceSettings, ice_servers: Sequence[RTCIceServer]) ->
     return RTCConfiguration(iceServers=list(ice_servers))
 
 
-def ensure_installed(ice: IceSettings) -> None:
-    """Apply the ICE seam process-wide if these settings restrict anything and differ."""
-    if (ice.host_addresses or ice.loopback_only) and ice_seam.current() != ice:
-        ice_seam.install(ice)
-
-
 class PeerBase:
     """One RTCPeerConnection with buffered remote candidates and own-candidate trickling."""
 
@@ -137,7 +131,7 @@ class PeerBase:
         self.ice = ice
         self.ice_servers = list(ice_servers)
         self.rpc_timeout = rpc_timeout
-        ensure_installed(ice)
+        ice_seam.require_installed(ice)  # the entry point installed it (kiosk.media.patches)
         self.pc = RTCPeerConnection(make_configuration(ice, self.ice_servers))
         self._remote_applied = False
         self._bundle: tuple[str, int] | None = None

@@ -6,9 +6,9 @@ import asyncio
 import io
 import socket
 import time
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -20,74 +20,35 @@ from gpiozero.pins.mock import MockFactory
 from kiosk.app import machine as m
 from kiosk.app.kiosk import Kiosk
 from kiosk.app.sdnotify import SystemdNotifier
-from kiosk.bot import BotOptions, run_bots
-from kiosk.config import parse_config
+from kiosk.config import KioskConfig
 from kiosk.devserver.media import AiortcMediaBackend
 from kiosk.devserver.server import DevServer, DevServerOptions
 from kiosk.media import ice
 from kiosk.media.testpattern import read_timestamp
 from kiosk.openvidu.session_model import display_name_from_metadata
+from kiosk.testing.configs import SECRET, loopback_kiosk_config
+from kiosk.testing.rooms import Room, loopback_room
+from kiosk.testing.waits import wait_until
 
-SETTINGS = ice.IceSettings.loopback()
-
-
-def _config(url: str, extra: str = "", *, session: str = "Room", secret: str = "MY_SECRET") -> str:
-    return f"""
-server: {{url: "{url}", secret: {secret}, timeout_seconds: 3}}
-session: {{id: {session}, name: "Lobby kiosk"}}
-ice: {{host_addresses: ["127.0.0.1"], loopback_only: true}}
-display: {{driver: dummy, size: 960x540, fullscreen: false, max_fps: 30}}
-media:
-  camera: {{device: test-pattern}}
-  microphone: {{device: test-tone}}
-  speaker: {{device: none}}
-status: {{listen: "127.0.0.1:0"}}
-{extra}
-"""
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("loopback_ice")]
+LOOPBACK = ice.IceSettings.loopback()
 
 
-async def _until(cond: Callable[[], bool], seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {seconds} s waiting for {what}")
-        await asyncio.sleep(0.05)
-
-
-@dataclass
-class Room:
-    server: DevServer
-    stop_bots: asyncio.Event
-    bots: asyncio.Task[object]
+def _config(url: str, *, secret: str = SECRET, **sections: Mapping[str, Any]) -> KioskConfig:
+    """The runner tests' kiosk: 960x540 at 30 fps, a 3 s server timeout, loopback media."""
+    return loopback_kiosk_config(
+        url,
+        secret=secret,
+        server={"timeout_seconds": 3, **sections.pop("server", {})},
+        display={"size": "960x540", "max_fps": 30, **sections.pop("display", {})},
+        **sections,
+    )
 
 
 @pytest.fixture()
 async def room() -> AsyncIterator[Room]:
-    ice.install(SETTINGS)
-    server = DevServer(DevServerOptions(port=0, tls=False), media=AiortcMediaBackend(SETTINGS))
-    await server.start()
-    stop = asyncio.Event()
-    bots = asyncio.create_task(
-        run_bots(
-            BotOptions(
-                server=server.url,
-                session="Room",
-                secret="MY_SECRET",
-                count=2,
-                width=320,
-                height=240,
-                fps=15,
-                ice=SETTINGS,
-            ),
-            stop,
-        )
-    )
-    try:
-        yield Room(server, stop, bots)
-    finally:
-        stop.set()
-        await asyncio.wait_for(bots, 15)
-        await server.stop()
+    async with loopback_room(2) as room:
+        yield room
 
 
 def _active_names(server: DevServer) -> set[str]:
@@ -100,11 +61,11 @@ def _active_names(server: DevServer) -> set[str]:
 
 
 async def test_boots_into_the_call_draws_every_participant_and_leaves_cleanly(room: Room) -> None:
-    kiosk = Kiosk(parse_config(_config(room.server.url)))
+    kiosk = Kiosk(_config(room.server.url))
     run = asyncio.create_task(kiosk.run())
     try:
-        await _until(lambda: kiosk.machine.state == m.CallState.IN_CALL, 20, "in call")
-        await _until(
+        await wait_until(lambda: kiosk.machine.state == m.CallState.IN_CALL, 20, "in call")
+        await wait_until(
             lambda: (
                 kiosk.media is not None
                 and len(kiosk.media.frames) == 2
@@ -151,27 +112,20 @@ async def test_buttons_join_mute_next_and_hold_to_rejoin(room: Room) -> None:
     factory = MockFactory()
     Device.pin_factory = factory
     try:
-        cfg = parse_config(
-            _config(
-                room.server.url,
-                """
-buttons:
-  join_leave: {pin: 17, bounce_time: 0.01, hold_seconds: 0.6}
-  next: {pin: 27, bounce_time: 0.01}
-  mute_mic: {pin: 22, bounce_time: 0.01}
-leds:
-  call: {pin: 5}
-  muted: {pin: 6}
-""",
-            ).replace(
-                'session: {id: Room, name: "Lobby kiosk"}',
-                'session: {id: Room, name: "Lobby kiosk", auto_join: false}',
-            )
+        cfg = _config(
+            room.server.url,
+            session={"auto_join": False},
+            buttons={
+                "join_leave": {"pin": 17, "bounce_time": 0.01, "hold_seconds": 0.6},
+                "next": {"pin": 27, "bounce_time": 0.01},
+                "mute_mic": {"pin": 22, "bounce_time": 0.01},
+            },
+            leds={"call": {"pin": 5}, "muted": {"pin": 6}},
         )
         kiosk = Kiosk(cfg)
         run = asyncio.create_task(kiosk.run())
         try:
-            await _until(lambda: kiosk.ready.is_set(), 10, "screen up")
+            await wait_until(lambda: kiosk.ready.is_set(), 10, "screen up")
             await asyncio.sleep(0.3)
             assert kiosk.machine.state == m.CallState.IDLE
             call_led, muted_led = factory.pin(5), factory.pin(6)
@@ -186,26 +140,28 @@ leds:
                 return go
 
             await asyncio.to_thread(press(17))
-            await _until(lambda: kiosk.machine.state == m.CallState.IN_CALL, 20, "joined by button")
+            await wait_until(
+                lambda: kiosk.machine.state == m.CallState.IN_CALL, 20, "joined by button"
+            )
             await asyncio.sleep(0.2)
             assert call_led.state == 1  # steady in a call
-            await _until(
+            await wait_until(
                 lambda: kiosk.media is not None and len(kiosk.media.frames) == 2,
                 10,
                 "two remote streams",
             )
 
             await asyncio.to_thread(press(22))
-            await _until(lambda: muted_led.state == 1, 5, "muted LED on")
+            await wait_until(lambda: muted_led.state == 1, 5, "muted LED on")
             assert kiosk.media is not None and kiosk.media.muted("audio")
 
             before = kiosk.main_id
             await asyncio.to_thread(press(27))
-            await _until(lambda: kiosk.main_id != before, 5, "main view changed")
+            await wait_until(lambda: kiosk.main_id != before, 5, "main view changed")
 
             joins = kiosk.stats.joins
             await asyncio.to_thread(press(17, hold=1.0))
-            await _until(
+            await wait_until(
                 lambda: (
                     kiosk.stats.joins == joins + 1 and kiosk.machine.state == m.CallState.IN_CALL
                 ),
@@ -226,13 +182,12 @@ def _free_port() -> int:
 
 
 async def test_unreachable_server_is_retried_with_backoff_and_joined_when_it_comes_up() -> None:
-    ice.install(SETTINGS)
     port = _free_port()
-    kiosk = Kiosk(parse_config(_config(f"http://127.0.0.1:{port}")))
+    kiosk = Kiosk(_config(f"http://127.0.0.1:{port}"))
     run = asyncio.create_task(kiosk.run())
     server: DevServer | None = None
     try:
-        await _until(
+        await wait_until(
             lambda: "unreachable" in kiosk.machine.status_line_at(time.monotonic()),
             10,
             "an 'unreachable' status line",
@@ -240,10 +195,12 @@ async def test_unreachable_server_is_retried_with_backoff_and_joined_when_it_com
         line = kiosk.room_view().status_line
         assert f"127.0.0.1:{port}" in line and "MY_SECRET" not in line
         server = DevServer(
-            DevServerOptions(port=port, tls=False), media=AiortcMediaBackend(SETTINGS)
+            DevServerOptions(port=port, tls=False), media=AiortcMediaBackend(LOOPBACK)
         )
         await server.start()
-        await _until(lambda: kiosk.machine.state == m.CallState.IN_CALL, 40, "in call by itself")
+        await wait_until(
+            lambda: kiosk.machine.state == m.CallState.IN_CALL, 40, "in call by itself"
+        )
     finally:
         kiosk.post(m.Shutdown())
         assert await asyncio.wait_for(run, 10) == 0
@@ -254,10 +211,9 @@ async def test_unreachable_server_is_retried_with_backoff_and_joined_when_it_com
 async def test_a_server_that_comes_back_is_rejoined_at_once_not_after_the_backoff() -> None:
     """Measured before: after quick restarts the room stayed dark for the rest of a growing
     backoff (23 s). Now an unreachable server's port is tried during the wait."""
-    ice.install(SETTINGS)
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
-    kiosk = Kiosk(parse_config(_config(url)))
+    kiosk = Kiosk(_config(url))
     # A backoff far longer than the test may wait: only the probe can bring the kiosk back.
     kiosk.machine = m.CallMachine(
         m.MachineConfig(server=url, short_initial_s=30.0, short_cap_s=60.0)
@@ -265,13 +221,13 @@ async def test_a_server_that_comes_back_is_rejoined_at_once_not_after_the_backof
     run = asyncio.create_task(kiosk.run())
     server: DevServer | None = None
     try:
-        await _until(lambda: kiosk.machine.retry_pending, 10, "a retry scheduled")
+        await wait_until(lambda: kiosk.machine.retry_pending, 10, "a retry scheduled")
         server = DevServer(
-            DevServerOptions(port=port, tls=False), media=AiortcMediaBackend(SETTINGS)
+            DevServerOptions(port=port, tls=False), media=AiortcMediaBackend(LOOPBACK)
         )
         await server.start()
         up = time.monotonic()
-        await _until(lambda: kiosk.machine.state == m.CallState.IN_CALL, 10, "back in the call")
+        await wait_until(lambda: kiosk.machine.state == m.CallState.IN_CALL, 10, "back in the call")
         print(f"server up → in call {time.monotonic() - up:.2f} s (backoff was 30 s)")
     finally:
         kiosk.post(m.Shutdown())
@@ -281,7 +237,7 @@ async def test_a_server_that_comes_back_is_rejoined_at_once_not_after_the_backof
 
 
 async def test_wrong_secret_is_an_error_on_screen_not_a_tight_loop(room: Room) -> None:
-    kiosk = Kiosk(parse_config(_config(room.server.url, secret="WRONG_SECRET")))
+    kiosk = Kiosk(_config(room.server.url, secret="WRONG_SECRET"))
     attempts = 0
     real = kiosk.tokens.get_token
 
@@ -293,7 +249,7 @@ async def test_wrong_secret_is_an_error_on_screen_not_a_tight_loop(room: Room) -
     kiosk.tokens.get_token = counting  # type: ignore[method-assign]
     run = asyncio.create_task(kiosk.run())
     try:
-        await _until(lambda: kiosk.machine.state == m.CallState.ERROR, 10, "error state")
+        await wait_until(lambda: kiosk.machine.state == m.CallState.ERROR, 10, "error state")
         view = kiosk.room_view()
         assert view.state == "error"
         assert "secret" in view.status_line.lower() and "WRONG_SECRET" not in view.status_line
@@ -307,13 +263,8 @@ async def test_wrong_secret_is_an_error_on_screen_not_a_tight_loop(room: Room) -
 async def test_keyboard_does_what_the_buttons_do(room: Room) -> None:
     """Real key events through pygame's queue: J joins, M mutes, N/Tab changes main, J leaves;
     Q does nothing while display.allow_quit is false."""
-    cfg = parse_config(
-        _config(room.server.url, "")
-        .replace(
-            'session: {id: Room, name: "Lobby kiosk"}',
-            'session: {id: Room, name: "Lobby kiosk", auto_join: false}',
-        )
-        .replace("max_fps: 30}", "max_fps: 30, allow_quit: false}")
+    cfg = _config(
+        room.server.url, session={"auto_join": False}, display={"allow_quit": False}
     )
     kiosk = Kiosk(cfg)
     run = asyncio.create_task(kiosk.run())
@@ -322,25 +273,25 @@ async def test_keyboard_does_what_the_buttons_do(room: Room) -> None:
         pygame.event.post(pygame.event.Event(pygame.KEYDOWN, key=k, mod=0, unicode=""))
 
     try:
-        await _until(lambda: kiosk.ready.is_set(), 10, "screen up")
+        await wait_until(lambda: kiosk.ready.is_set(), 10, "screen up")
         key(pygame.K_q)
         await asyncio.sleep(0.5)
         assert not run.done() and kiosk.machine.state == m.CallState.IDLE
         key(pygame.K_j)
-        await _until(lambda: kiosk.machine.state == m.CallState.IN_CALL, 20, "joined by J")
-        await _until(
+        await wait_until(lambda: kiosk.machine.state == m.CallState.IN_CALL, 20, "joined by J")
+        await wait_until(
             lambda: kiosk.media is not None and len(kiosk.media.frames) == 2,
             10,
             "two remote streams",
         )
         key(pygame.K_m)
-        await _until(lambda: kiosk.media is not None and kiosk.media.muted("audio"), 5, "muted")
+        await wait_until(lambda: kiosk.media is not None and kiosk.media.muted("audio"), 5, "muted")
         before = kiosk.main_id
         key(pygame.K_TAB)
-        await _until(lambda: kiosk.main_id != before, 5, "main view changed by Tab")
+        await wait_until(lambda: kiosk.main_id != before, 5, "main view changed by Tab")
         key(pygame.K_f)  # fullscreen toggle: unsupported on the dummy driver, must not crash
         key(pygame.K_j)
-        await _until(lambda: kiosk.machine.state == m.CallState.IDLE, 10, "left by J")
+        await wait_until(lambda: kiosk.machine.state == m.CallState.IDLE, 10, "left by J")
         assert not run.done()
     finally:
         kiosk.post(m.Shutdown())
@@ -354,12 +305,7 @@ async def test_watchdog_pings_stop_while_the_render_loop_is_blocked(tmp_path: Pa
     sock.bind(path)
     sock.setblocking(False)
     notifier = SystemdNotifier({"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "1000000"})
-    cfg = parse_config(
-        _config("http://127.0.0.1:9").replace(
-            'session: {id: Room, name: "Lobby kiosk"}',
-            'session: {id: Room, name: "Lobby kiosk", auto_join: false}',
-        )
-    )
+    cfg = _config("http://127.0.0.1:9", session={"auto_join": False})
     kiosk = Kiosk(cfg, notifier=notifier)
     run = asyncio.create_task(kiosk.run())
 
@@ -372,7 +318,7 @@ async def test_watchdog_pings_stop_while_the_render_loop_is_blocked(tmp_path: Pa
                 return out
 
     try:
-        await _until(lambda: kiosk.ready.is_set(), 10, "screen up")
+        await wait_until(lambda: kiosk.ready.is_set(), 10, "screen up")
         await asyncio.sleep(2.0)
         before = [m for _, m in drain()]
         assert b"WATCHDOG=1" in before and any(m.startswith(b"READY=1") for m in before)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
-from ds_harness import Harness, running
+
+from tests.devserver.ds_harness import Harness, running
 
 
 @pytest.fixture

@@ -5,9 +5,8 @@ from __future__ import annotations
 import asyncio
 import time
 
-from ds_harness import Harness, running
-
 from kiosk.devserver.rpc import PING_TIMEOUT_REASON
+from tests.devserver.ds_harness import Harness, running
 
 API = "/openvidu/api"
 

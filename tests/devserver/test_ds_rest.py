@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 
 import httpx
-from ds_harness import SECRET, Harness
+
+from tests.devserver.ds_harness import SECRET, Harness
 
 API = "/openvidu/api"
 
@@ -210,7 +211,7 @@ async def test_delete_pending_connection_kills_its_token(dev: Harness) -> None:
         await dev.http.delete(f"{API}/sessions/Nope/connection/{conn['id']}")
     ).status_code == 400
     rpc = await dev.client()
-    from ds_harness import join_params
+    from tests.devserver.ds_harness import join_params
 
     err = await rpc.error("joinRoom", join_params(conn["token"], sid))
     assert err["code"] == 401

@@ -6,7 +6,7 @@ import asyncio
 import json
 import re
 
-from ds_harness import Harness, join_params
+from tests.devserver.ds_harness import Harness, join_params
 
 API = "/openvidu/api"
 
@@ -252,7 +252,7 @@ async def test_session_id_inside_params_is_refused_with_803(dev: Harness) -> Non
 
 
 async def test_media_server_option_is_announced_in_join_room() -> None:
-    from ds_harness import running
+    from tests.devserver.ds_harness import running
 
     async with running(media_server="mediasoup", version="2.22.1") as dev:
         sid = await dev.session("Mediasoup")

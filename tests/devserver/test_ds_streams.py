@@ -16,10 +16,10 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from ds_harness import Harness, running
 
 from kiosk.devserver.media_api import CandidateSink, MediaBackend, ServerCandidate
 from kiosk.errors import MediaError
+from tests.devserver.ds_harness import Harness, running
 
 API = "/openvidu/api"
 

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from ds_harness import SECRET, join_params, running
 
 from kiosk.devserver.server import (
     DevServer,
@@ -24,6 +23,7 @@ from kiosk.devserver.server import (
     run_devserver,
 )
 from kiosk.secret_input import secret_from_args
+from tests.devserver.ds_harness import SECRET, join_params, running
 
 
 async def test_https_and_wss_work_with_the_self_signed_certificate() -> None:

@@ -9,7 +9,7 @@ import math
 import threading
 import time
 import weakref
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 import av
@@ -24,6 +24,10 @@ from kiosk.devserver.media_api import MediaBackend, ServerCandidate
 from kiosk.errors import MediaError
 from kiosk.media import ice
 from kiosk.media.ice import IceSettings
+from kiosk.media.patches import Patches
+from kiosk.testing.waits import wait_until
+
+pytestmark = pytest.mark.integration  # real aiortc peers / child processes
 
 WIDTH, HEIGHT = 320, 240
 PUB, SUB, SUB2 = "con_Pub0000001", "con_Sub0000001", "con_Sub0000002"
@@ -133,14 +137,6 @@ async def _apply_candidates(pc: RTCPeerConnection, emitted: list[ServerCandidate
         parsed.sdpMid = c.sdp_mid
         parsed.sdpMLineIndex = c.sdp_mline_index
         await pc.addIceCandidate(parsed)
-
-
-async def wait_until(predicate: Callable[[], bool], seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 @dataclass
@@ -257,14 +253,8 @@ async def subscribe_server_offer(
 
 
 @pytest.fixture
-def settings() -> Iterator[IceSettings]:
-    before = ice.current()
-    loopback = IceSettings.loopback()
-    ice.install(loopback)
-    try:
-        yield loopback
-    finally:
-        ice.install(before)
+def settings(loopback_ice: Patches) -> IceSettings:
+    return loopback_ice.ice
 
 
 @pytest.fixture

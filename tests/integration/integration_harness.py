@@ -5,14 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 import typing
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any, Literal
 
-from kiosk.devserver.media import AiortcMediaBackend
-from kiosk.devserver.server import DevServer, DevServerOptions
-from kiosk.media import ice as ice_seam
+from kiosk.devserver.server import DevServer
 from kiosk.media.devices import LocalMedia
 from kiosk.media.ice import IceSettings
 from kiosk.media.session_media import MediaSession
@@ -22,6 +19,7 @@ from kiosk.media.tone import ToneTrack
 from kiosk.openvidu.client import OpenViduClient
 from kiosk.openvidu.events import Event, ParticipantPublished, StreamPropertyChanged
 from kiosk.openvidu.tokens import RestTokenProvider
+from kiosk.testing import rooms
 
 SECRET = "Integration-Secret-42"
 ROOM = "IntegrationRoom"
@@ -34,36 +32,17 @@ MediaServer = Literal["kurento", "mediasoup"]
 _EVENT_TYPES: tuple[type[Any], ...] = typing.get_args(Event)
 
 
-async def wait_until(cond: Callable[[], bool], limit: float, what: str) -> None:
-    """Poll ``cond`` every 50 ms for at most ``limit`` seconds."""
-    deadline = time.monotonic() + limit
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {limit:g} s waiting for {what}")
-        await asyncio.sleep(0.05)
-
-
 @contextlib.asynccontextmanager
 async def dev_server(media_server: MediaServer = "kurento") -> AsyncIterator[DevServer]:
-    previous = ice_seam.current()
-    ice_seam.install(ICE)
-    srv = DevServer(
-        DevServerOptions(
-            port=0,
-            tls=False,
-            secret=SECRET,
-            media_server=media_server,
-            grace_seconds=0.5,
-            close_after_leave_seconds=0.5,
-        ),
-        media=AiortcMediaBackend(ICE),
-    )
-    await srv.start()
-    try:
+    """The dev server with real media and short grace times (the loopback seam is installed by
+    this directory's conftest)."""
+    async with rooms.dev_server(
+        secret=SECRET,
+        media_server=media_server,
+        grace_seconds=0.5,
+        close_after_leave_seconds=0.5,
+    ) as srv:
         yield srv
-    finally:
-        await srv.stop()
-        ice_seam.install(previous)
 
 
 class KioskPeer:

@@ -18,9 +18,10 @@ from typing import Any
 import psutil
 import pytest
 from aiortc import RTCPeerConnection
-from integration_harness import ROOM, KioskPeer, MediaServer, dev_server, wait_until
 
 from kiosk.devserver.media import AiortcMediaBackend
+from kiosk.testing.waits import wait_until
+from tests.integration.integration_harness import ROOM, KioskPeer, MediaServer, dev_server
 
 ROUNDS = 20
 SETTLE_SECONDS = 10.0

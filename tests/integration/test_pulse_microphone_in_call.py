@@ -13,11 +13,12 @@ from pathlib import Path
 import numpy as np
 import psutil
 import pytest
-from integration_harness import ROOM, SECRET, KioskPeer, dev_server, wait_until
 
 from kiosk.app.kiosk import Kiosk
 from kiosk.app.machine import CallState
-from kiosk.config import parse_config
+from kiosk.testing.configs import loopback_kiosk_config
+from kiosk.testing.waits import wait_until
+from tests.integration.integration_harness import ROOM, SECRET, KioskPeer, dev_server
 
 FAKE_PAREC = r"""#!{python}
 import json, math, os, struct, sys, time
@@ -63,17 +64,13 @@ async def test_kiosk_publishes_a_pulse_microphone(fake_parec: Path) -> None:
     async with dev_server("kurento") as srv:
         listener = KioskPeer(srv, "Listener", tone_hz=300.0)
         await listener.join()
-        cfg = parse_config(f"""
-server: {{url: "{srv.url}", secret: {SECRET}}}
-session: {{id: {ROOM}, name: "Lobby kiosk"}}
-ice: {{host_addresses: ["127.0.0.1"], loopback_only: true}}
-display: {{driver: dummy, size: 640x360, fullscreen: false}}
-media:
-  camera: {{device: test-pattern}}
-  microphone: {{device: "pulse:kiosk-echo-cancel-source"}}
-  speaker: {{device: none}}
-status: {{enabled: false}}
-""")
+        cfg = loopback_kiosk_config(
+            srv.url,
+            secret=SECRET,
+            session={"id": ROOM},
+            media={"microphone": {"device": "pulse:kiosk-echo-cancel-source"}},
+            status={"enabled": False},
+        )
         kiosk = Kiosk(cfg)
         run = asyncio.create_task(kiosk.run(duration=60))
         try:

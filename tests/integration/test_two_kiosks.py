@@ -8,9 +8,17 @@ import math
 from functools import partial
 
 import pytest
-from integration_harness import FPS, HEIGHT, WIDTH, KioskPeer, MediaServer, dev_server, wait_until
 
 from kiosk.media.testpattern import read_timestamp
+from kiosk.testing.waits import wait_until
+from tests.integration.integration_harness import (
+    FPS,
+    HEIGHT,
+    WIDTH,
+    KioskPeer,
+    MediaServer,
+    dev_server,
+)
 
 
 def _sees(viewer: KioskPeer, other: KioskPeer, frames: int) -> bool:

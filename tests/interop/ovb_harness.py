@@ -8,7 +8,7 @@ Pieces:
   browser bundle of each openvidu-browser version under ``/lib/``.
 * :class:`BrowserPeer` — one headless Chromium (Playwright, Debian's ``/usr/bin/chromium``, never a
   downloaded browser) with the test page open; reads ``window.__log`` and calls the page helpers.
-* :func:`wait_until` — bounded polling for conditions on the Python side.
+* bounded polling on the Python side is :func:`kiosk.testing.waits.wait_until`.
 
 Nothing here talks to anything but 127.0.0.1.
 """
@@ -97,22 +97,6 @@ def require_tools(*versions: str) -> None:
     if in_ci():
         pytest.fail(f"interop tools missing in CI: {reason}", pytrace=False)
     pytest.skip(reason)
-
-
-async def wait_until(
-    condition: Callable[[], bool],
-    what: str,
-    limit: float = DEFAULT_WAIT,
-    interval: float = 0.05,
-) -> None:
-    """Poll *condition* until true; fail the test naming *what* after *limit* seconds."""
-    deadline = time.monotonic() + limit
-    while True:
-        if condition():
-            return
-        if time.monotonic() >= deadline:
-            pytest.fail(f"timed out after {limit:.0f} s waiting for {what}", pytrace=False)
-        await asyncio.sleep(interval)
 
 
 # --- static page server -----------------------------------------------------------------------

@@ -12,27 +12,18 @@ import asyncio
 import itertools
 import json
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import pytest
 import pytest_asyncio
-from ovb_harness import (
-    VERSIONS,
-    BrowserPeer,
-    Chromium,
-    PageServer,
-    require_tools,
-    wait_until,
-    with_timeout,
-)
 
 from kiosk.devserver.media import AiortcMediaBackend
 from kiosk.devserver.server import DevServer, DevServerOptions
-from kiosk.media import ice
 from kiosk.media.devices import LocalMedia
 from kiosk.media.ice import IceSettings
+from kiosk.media.patches import Patches
 from kiosk.media.session_media import MediaSession
 from kiosk.media.sinks import AudioMixer
 from kiosk.media.testpattern import TestPatternTrack
@@ -48,6 +39,16 @@ from kiosk.openvidu.client import (
 from kiosk.openvidu.events import ParticipantPublished, SignalReceived
 from kiosk.openvidu.tls import make_ssl_context
 from kiosk.openvidu.tokens import RestTokenProvider
+from kiosk.testing.waits import wait_until
+from tests.interop.ovb_harness import (
+    DEFAULT_WAIT,
+    VERSIONS,
+    BrowserPeer,
+    Chromium,
+    PageServer,
+    require_tools,
+    with_timeout,
+)
 
 # One Chromium for the whole module (launching it costs ~2 s); every test gets its own browser
 # context. So every test and fixture here runs in the module's event loop.
@@ -224,7 +225,9 @@ async def test_names_both_ways(
 
     # Kiosk: the browser is a participant with its display name.
     await wait_until(
-        lambda: browser_id in kiosk.model.participants, f"kiosk model to list {browser_id}"
+        lambda: browser_id in kiosk.model.participants,
+        DEFAULT_WAIT,
+        f"kiosk model to list {browser_id}",
     )
     assert kiosk.model.participants[browser_id].display_name == BROWSER_NAME
     assert kiosk.model.own_display_name == KIOSK_NAME
@@ -295,6 +298,7 @@ async def test_browser_leaving_is_seen_by_kiosk(
     await browser.evaluate("() => window.leave()")
     await wait_until(
         lambda: browser_id not in kiosk.model.participants,
+        DEFAULT_WAIT,
         f"kiosk model to drop {browser_id} after the browser left",
     )
 
@@ -468,20 +472,8 @@ class KioskPeer:
         self.local.close()
 
 
-@pytest.fixture
-def loopback_ice() -> Iterator[None]:
-    """aioice gathers on 127.0.0.1 only (the ICE loopback seam), for server and kiosk alike."""
-
-    before = ice.current()
-    ice.install(IceSettings.loopback())
-    try:
-        yield
-    finally:
-        ice.install(before)
-
-
 @pytest_asyncio.fixture(loop_scope="module")
-async def media_room(loopback_ice: None) -> AsyncIterator[Room]:
+async def media_room(loopback_ice: Patches) -> AsyncIterator[Room]:
     require_tools()
 
     server = DevServer(
@@ -554,6 +546,7 @@ async def test_media_both_ways(
     # Kiosk decodes the browser's (fake) webcam: ~640x480, frames keep coming, a real picture.
     await wait_until(
         lambda: browser_id in media.frames and media.frames[browser_id].frame_count >= 10,
+        DEFAULT_WAIT,
         "10 decoded browser frames on the kiosk",
     )
     frames = media.frames[browser_id]
@@ -566,7 +559,7 @@ async def test_media_both_ways(
         frame = frames.latest()
         return frame is not None and abs(frame.width - 640) <= 64 and abs(frame.height - 480) <= 48
 
-    await wait_until(near_vga, "browser frames of ~640x480 on the kiosk")
+    await wait_until(near_vga, DEFAULT_WAIT, "browser frames of ~640x480 on the kiosk")
     frame = frames.latest()
     assert frame is not None
     assert luma_std(frame) > 10.0, "the browser's frames decode to a flat picture"
@@ -581,7 +574,7 @@ async def test_media_both_ways(
             loudest = level
         return loudest > -50.0
 
-    await wait_until(heard, "browser audio above -50 dBFS on the kiosk", interval=0.05)
+    await wait_until(heard, DEFAULT_WAIT, "browser audio above -50 dBFS on the kiosk")
 
     # Browser plays the kiosk's test pattern.
     def kiosk_tile(stats: list[dict[str, Any]]) -> dict[str, Any] | None:
@@ -642,12 +635,14 @@ async def test_media_both_ways(
     await wait_until(
         lambda: (stream := kiosk_peer.client.model.stream_of(browser_id)) is not None
         and not stream.audio_active,
+        DEFAULT_WAIT,
         "the kiosk to see the browser's audioActive=false",
     )
     participant = kiosk_peer.client.model.participants[browser_id]
     assert participant.stream is not None and participant.stream.audio_active is False
     await wait_until(
         lambda: kiosk_peer.mixer.levels().get(browser_id, -200.0) < -60.0,
+        DEFAULT_WAIT,
         "silence from the muted browser on the kiosk",
     )
 

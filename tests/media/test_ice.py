@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 
 import aioice.ice
 import pytest
@@ -12,19 +11,14 @@ from aiortc.rtcicetransport import RTCIceGatherer
 
 from kiosk.media import ice
 from kiosk.media.ice import IceSettings
+from kiosk.media.patches import Patches
 
 ORIGINAL_GET_HOST_ADDRESSES = aioice.ice.get_host_addresses
 
 
 @pytest.fixture
-def loopback() -> Iterator[IceSettings]:
-    before = ice.current()
-    settings = IceSettings.loopback()
-    ice.install(settings)
-    try:
-        yield settings
-    finally:
-        ice.install(before)
+def loopback(loopback_ice: Patches) -> IceSettings:
+    return loopback_ice.ice
 
 
 def _candidate_lines(sdp: str) -> list[str]:
@@ -95,6 +89,7 @@ def test_install_and_restore() -> None:
         ice.install(before)
 
 
+@pytest.mark.integration
 async def test_two_peers_connect_over_loopback_only(loopback: IceSettings) -> None:
     private = set(ORIGINAL_GET_HOST_ADDRESSES(use_ipv4=True, use_ipv6=True))
     a = RTCPeerConnection(ice.rtc_configuration(loopback))

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import statistics
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -17,6 +16,7 @@ from aiortc.rtp import RtpPacket
 from kiosk.media import ice as ice_seam
 from kiosk.media import jitter
 from kiosk.media.jitter import MarkerJitterBuffer
+from kiosk.media.patches import Patches
 from kiosk.media.testpattern import TIMESTAMP_MODULO, TestPatternTrack, read_timestamp
 
 SSRC = 0x1234
@@ -176,15 +176,6 @@ def test_install_is_idempotent_and_uninstall_restores() -> None:
 # --- two real aiortc peers --------------------------------------------------------------------
 
 
-@pytest.fixture
-def loopback_ice() -> Iterator[None]:
-    previous = ice_seam.current()
-    ice_seam.install(ice_seam.IceSettings.loopback())
-    yield
-    ice_seam.install(previous)
-    jitter.uninstall()
-
-
 async def _connect(sender: RTCPeerConnection, receiver: RTCPeerConnection) -> None:
     await sender.setLocalDescription(await sender.createOffer())
     await receiver.setRemoteDescription(sender.localDescription)
@@ -232,7 +223,8 @@ async def _latencies(fps: int, frames: int) -> tuple[list[int], RTCRtpReceiver]:
         await asyncio.wait_for(rx.close(), 10)
 
 
-async def test_two_peers_get_frames_a_frame_interval_earlier(loopback_ice: None) -> None:
+@pytest.mark.integration
+async def test_two_peers_get_frames_a_frame_interval_earlier(loopback_ice: Patches) -> None:
     fps = 5  # 200 ms between frames makes the one-frame hold of aiortc's buffer unmistakable
     jitter.uninstall()
     before, receiver = await _latencies(fps, 6)

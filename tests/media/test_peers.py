@@ -5,16 +5,15 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import numpy as np
 import pytest
 from aiortc.mediastreams import MediaStreamTrack
-from media_fake_server import FakeServer
 
-from kiosk.media import ice as ice_seam
 from kiosk.media.ice import IceSettings
+from kiosk.media.patches import Patches
 from kiosk.media.peer import PeerBase
 from kiosk.media.publisher import Publisher
 from kiosk.media.sinks import AudioMixer, LatestFrame
@@ -22,17 +21,18 @@ from kiosk.media.subscriber import Subscriber
 from kiosk.media.testpattern import TestPatternTrack, latency_ms, read_timestamp
 from kiosk.media.tone import ToneTrack
 from kiosk.openvidu.events import IceCandidateReceived, StreamInfo
+from kiosk.testing.waits import wait_until
+from tests.media.media_fake_server import FakeServer
+
+pytestmark = pytest.mark.integration  # real aiortc peers / child processes
 
 ICE = IceSettings.loopback()
 ALICE, BOB = "con_Alice00001", "con_Bob0000002"
 
 
 @pytest.fixture(autouse=True)
-def loopback_ice() -> Any:
-    previous = ice_seam.current()
-    ice_seam.install(ICE)
-    yield
-    ice_seam.install(previous)
+def _loopback(loopback_ice: Patches) -> Patches:
+    return loopback_ice
 
 
 class Harness:
@@ -60,14 +60,6 @@ async def harness() -> AsyncIterator[Harness]:
 
 def stream_info(stream_id: str, audio: bool = True, video: bool = True) -> StreamInfo:
     return StreamInfo(stream_id, 1, audio, video, True, True, "CUSTOM", 30, (320, 240))
-
-
-async def wait_until(cond: Callable[[], bool], limit: float, what: str) -> None:
-    deadline = time.monotonic() + limit
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 async def publish_alice(h: Harness, **kwargs: Any) -> Publisher:

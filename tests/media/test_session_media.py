@@ -6,16 +6,14 @@ import asyncio
 import json
 import threading
 import time
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import pytest
-from media_fake_server import FakeServer
 
-from kiosk.media import ice as ice_seam
 from kiosk.media.devices import LocalMedia
 from kiosk.media.ice import IceSettings
+from kiosk.media.patches import Patches
 from kiosk.media.session_media import MediaSession
 from kiosk.media.sinks import AudioMixer
 from kiosk.media.testpattern import TestPatternTrack, read_timestamp
@@ -28,25 +26,18 @@ from kiosk.openvidu.events import (
     parse_stream,
 )
 from kiosk.openvidu.session_model import SessionModel
+from kiosk.testing.waits import wait_until
+from tests.media.media_fake_server import FakeServer
+
+pytestmark = pytest.mark.integration  # real aiortc peers / child processes
 
 ICE = IceSettings.loopback()
 ALICE, BOB = "con_Alice00001", "con_Bob0000002"
 
 
 @pytest.fixture(autouse=True)
-def loopback_ice() -> Any:
-    previous = ice_seam.current()
-    ice_seam.install(ICE)
-    yield
-    ice_seam.install(previous)
-
-
-async def wait_until(cond: Callable[[], bool], limit: float, what: str) -> None:
-    deadline = time.monotonic() + limit
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
+def _loopback(loopback_ice: Patches) -> Patches:
+    return loopback_ice
 
 
 def stream_json(stream_id: str) -> dict[str, Any]:

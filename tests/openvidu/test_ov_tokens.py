@@ -2,8 +2,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import datetime
-import ipaddress
 import json
 import logging
 import socket
@@ -15,10 +13,6 @@ from typing import Any
 import httpx
 import pytest
 from aiohttp import web
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from kiosk.errors import (
     AuthenticationFailed,
@@ -33,6 +27,7 @@ from kiosk.errors import (
 )
 from kiosk.openvidu.tls import make_ssl_context
 from kiosk.openvidu.tokens import AppServerTokenProvider, FixedTokenProvider, RestTokenProvider
+from kiosk.testing.certs import write_self_signed
 
 SECRET = "S3cr3t-Do-Not-Log-42"
 TOKEN = "wss://localhost:4443?sessionId=KioskRoom&token=tok_Ab1Cd2Ef3Gh4Ij5K"
@@ -334,42 +329,9 @@ async def test_silent_server_times_out() -> None:
         await server.wait_closed()
 
 
-def self_signed(tmp: Path) -> tuple[Path, Path]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-            ),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = tmp / "cert.pem", tmp / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_path, key_path
-
-
 @pytest.fixture
 async def tls_server(tmp_path: Path) -> AsyncIterator[tuple[str, Path]]:
-    cert, key = self_signed(tmp_path)
+    cert, key = write_self_signed(tmp_path)
 
     async def sessions(request: web.Request) -> web.Response:
         return web.Response(status=409)

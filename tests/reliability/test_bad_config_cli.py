@@ -12,7 +12,7 @@ import os
 import sys
 from pathlib import Path
 
-from rel_harness import REPO
+from kiosk.testing.reliability import REPO
 
 
 def _make(tmp: Path, kind: str) -> Path:

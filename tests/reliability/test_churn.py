@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rel_harness import Resources
-from rel_scenarios import churn, rejoin_cycles
+from kiosk.testing.reliability import Resources
+from kiosk.testing.scenarios import churn, rejoin_cycles
 
 
 def _growth(samples: list[tuple[int, Resources]]) -> Resources:

@@ -24,14 +24,15 @@ import httpx
 from aiohttp import web
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
-from rel_harness import kiosk_config, wait_until
-from rel_scenarios import kiosk_running
 from websockets.asyncio.server import ServerConnection, serve
 
 from kiosk.app.kiosk import Kiosk
 from kiosk.app.machine import CallState
 from kiosk.errors import KioskError
 from kiosk.openvidu.tokens import FixedTokenProvider, RestTokenProvider
+from kiosk.testing.reliability import kiosk_config
+from kiosk.testing.scenarios import kiosk_running
+from kiosk.testing.waits import wait_until
 
 OWN_ID = "con_KIOSK"
 RPC_SESSION = "rpc_fuzz_session"

@@ -8,22 +8,20 @@ from collections import Counter
 from collections.abc import AsyncIterator
 from typing import Any
 
-from rel_harness import (
-    SECRET,
-    SESSION,
-    in_call_with_frames,
-    kiosk_config,
-    remote_frames,
-    wait_until,
-)
-from rel_scenarios import kiosk_running
-
 from kiosk.app.kiosk import Kiosk
 from kiosk.app.machine import CallState
 from kiosk.bot import Bot, BotOptions, run_bots
 from kiosk.devserver.media import AiortcMediaBackend, EncodedRelay
 from kiosk.devserver.server import DevServer, DevServerOptions
 from kiosk.media import ice
+from kiosk.testing.configs import SECRET, SESSION
+from kiosk.testing.reliability import (
+    in_call_with_frames,
+    kiosk_config,
+    remote_frames,
+)
+from kiosk.testing.scenarios import kiosk_running
+from kiosk.testing.waits import wait_until
 
 
 class CountingBackend(AiortcMediaBackend):
@@ -54,8 +52,7 @@ def paused(relay: EncodedRelay) -> Any:
 
 @contextlib.asynccontextmanager
 async def media_call() -> AsyncIterator[tuple[Kiosk, CountingBackend, list[Bot]]]:
-    settings = ice.IceSettings.loopback()
-    ice.install(settings)
+    settings = ice.IceSettings.loopback()  # installed by the loopback_ice fixture
     backend = CountingBackend(settings)
     srv = DevServer(DevServerOptions(port=0, tls=False), media=backend)
     await srv.start()

@@ -8,9 +8,8 @@ is 10 s and its ping watchdog 3 × 5 s.
 
 from __future__ import annotations
 
-from rel_scenarios import NetFault, inject, proxied_call
-
 from kiosk.app.machine import CallState
+from kiosk.testing.scenarios import NetFault, inject, proxied_call
 
 
 async def test_connection_reset_is_resumed_within_the_grace_period() -> None:

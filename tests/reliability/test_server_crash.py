@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rel_scenarios import server_crash
+from kiosk.testing.scenarios import server_crash
 
 
 async def test_kiosk_rejoins_after_server_kill9_twice(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""Shared setup of the reliability benches: the scenarios live in tests/reliability/."""
+"""Shared setup of the reliability benches: the scenarios live in kiosk/testing/scenarios.py."""
 
 from __future__ import annotations
 
@@ -13,8 +13,13 @@ os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
 os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
 
-REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "tests" / "reliability"))
+
+def install_patches() -> None:
+    """This bench's entry point: the loopback ICE seam and the marker jitter buffer, as the
+    kiosk's own entry points install them (the kiosk runs in this process)."""
+    from kiosk.media import ice, patches
+
+    patches.install(ice.IceSettings.loopback())
 
 
 def workdir(name: str) -> Path:

@@ -16,10 +16,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rel_harness import (
+from kiosk.app.kiosk import Kiosk
+from kiosk.app.machine import CallState
+from kiosk.devserver.server import DevServer
+from kiosk.testing.reliability import (
     REPO,
-    SECRET,
-    SESSION,
     BotProc,
     DevServerProc,
     Resources,
@@ -31,17 +32,11 @@ from rel_harness import (
     resources,
     run_kiosk,
     stop_kiosk,
-    wait_until,
 )
-from rel_harness import _env as _child_env
-
-from kiosk.app.kiosk import Kiosk
-from kiosk.app.machine import CallState
-from kiosk.bot import BotOptions, run_bots
-from kiosk.devserver.media import AiortcMediaBackend
-from kiosk.devserver.server import DevServer, DevServerOptions
-from kiosk.media import ice
+from kiosk.testing.reliability import _env as _child_env
+from kiosk.testing.rooms import loopback_room
 from kiosk.testing.tcpproxy import TcpProxy
+from kiosk.testing.waits import wait_until
 
 log = logging.getLogger("reliability")
 
@@ -184,44 +179,20 @@ class FaultResult:
 @contextlib.asynccontextmanager
 async def proxied_call(bots: int = 1) -> AsyncIterator[tuple[Kiosk, TcpProxy, DevServer]]:
     """Dev server + in-process bots straight to it + kiosk whose REST and WebSocket go through a
-    TcpProxy."""
-    settings = ice.IceSettings.loopback()
-    ice.install(settings)
-    srv = DevServer(DevServerOptions(port=0, tls=False), media=AiortcMediaBackend(settings))
-    await srv.start()
-    port = int(srv.url.rsplit(":", 1)[1])
-    proxy = TcpProxy(port)
-    await proxy.start()
-    stop = asyncio.Event()
-    bot_task = asyncio.create_task(
-        run_bots(
-            BotOptions(
-                server=srv.url,
-                session=SESSION,
-                secret=SECRET,
-                count=bots,
-                ice=settings,
-                width=320,
-                height=240,
-                fps=15,
-                retry_seconds=1.0,
-            ),
-            stop,
-        )
-    )
-    k = Kiosk(kiosk_config(f"http://{proxy.address}", websocket_host=proxy.address))
-    try:
-        async with kiosk_running(k):
-            await wait_until(
-                lambda: in_call_with_frames(k, min_participants=bots), 30, "the first call"
-            )
-            yield k, proxy, srv
-    finally:
-        stop.set()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(bot_task, 15)
-        await proxy.stop()
-        await srv.stop()
+    TcpProxy. The caller has installed the loopback ICE seam."""
+    async with loopback_room(bots, retry_seconds=1.0) as room:
+        port = int(room.url.rsplit(":", 1)[1])
+        proxy = TcpProxy(port)
+        await proxy.start()
+        k = Kiosk(kiosk_config(f"http://{proxy.address}", websocket_host=proxy.address))
+        try:
+            async with kiosk_running(k):
+                await wait_until(
+                    lambda: in_call_with_frames(k, min_participants=bots), 30, "the first call"
+                )
+                yield k, proxy, room.server
+        finally:
+            await proxy.stop()
 
 
 async def inject(
@@ -306,7 +277,8 @@ async def inject(
 
 
 class ChurnDriver:
-    """The churn_driver.py child: one bot joins/leaves on command (outside the measured process)."""
+    """The kiosk.testing.churn_driver child: one bot joins/leaves on command (outside the
+    measured process)."""
 
     def __init__(self, url: str, log_path: Path) -> None:
         self.url = url
@@ -317,7 +289,8 @@ class ChurnDriver:
         log_file = self.log_path.open("ab")
         self.proc = await asyncio.create_subprocess_exec(
             sys.executable,
-            str(Path(__file__).with_name("churn_driver.py")),
+            "-m",
+            "kiosk.testing.churn_driver",
             self.url,
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,

@@ -2,7 +2,7 @@
 
 stdin ``join`` → a bot joins and publishes, prints ``JOINED <connection id>``;
 stdin ``leave`` → it leaves, prints ``LEFT``; EOF or ``quit`` ends the process.
-Usage: python churn_driver.py SERVER_URL
+Usage: python -m kiosk.testing.churn_driver SERVER_URL
 """
 
 from __future__ import annotations
@@ -12,12 +12,12 @@ import contextlib
 import sys
 
 from kiosk.bot import Bot, BotOptions, run_bots
-from kiosk.media import ice
+from kiosk.media import ice, patches
 
 
 async def main(url: str) -> None:
     settings = ice.IceSettings.loopback()
-    ice.install(settings)
+    patches.install(settings)  # this child process's entry point
     loop = asyncio.get_running_loop()
     n = 0
     stop: asyncio.Event | None = None

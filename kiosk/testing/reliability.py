@@ -16,17 +16,15 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from kiosk.app.kiosk import Kiosk
-from kiosk.config import KioskConfig, parse_config
+from kiosk.config import KioskConfig
+from kiosk.testing.configs import SECRET, SESSION, loopback_kiosk_config
 
-REPO = Path(__file__).resolve().parents[2]
-SECRET = "MY_SECRET"
-SESSION = "Room"
+REPO = Path(__file__).resolve().parents[2]  # the checkout: child processes run from there
 
 
 def free_port() -> int:
@@ -44,33 +42,18 @@ def kiosk_config(
     timeout_seconds: float = 5.0,
     session: str = SESSION,
 ) -> KioskConfig:
-    ws = f', websocket_host: "{websocket_host}"' if websocket_host else ""
-    return parse_config(f"""
-server: {{url: "{url}", secret: {SECRET}, timeout_seconds: {timeout_seconds}{ws}}}
-session: {{id: {session}, name: "Lobby kiosk"}}
-ice: {{host_addresses: ["127.0.0.1"], loopback_only: true}}
-media:
-  camera: {{device: test-pattern}}
-  microphone: {{device: test-tone}}
-  stall_seconds: {stall_seconds}
-display: {{driver: dummy, size: 640x360, fullscreen: false, max_fps: 15}}
-status: {{listen: "127.0.0.1:0"}}
-logging: {{level: INFO, format: plain}}
-""")
-
-
-async def wait_until(
-    pred: Callable[[], bool], limit: float, what: str, interval: float = 0.05
-) -> float:
-    """Poll ``pred`` until true; return the seconds it took; raise AssertionError on timeout."""
-    start = time.monotonic()
-    deadline = start + limit
-    while True:
-        if pred():
-            return time.monotonic() - start
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {limit:g} s waiting for {what}")
-        await asyncio.sleep(interval)
+    """The reliability kiosk: loopback media, short timeouts, 640x360 at 15 fps."""
+    server: dict[str, object] = {"timeout_seconds": timeout_seconds}
+    if websocket_host:
+        server["websocket_host"] = websocket_host
+    return loopback_kiosk_config(
+        url,
+        session={"id": session},
+        server=server,
+        media={"stall_seconds": stall_seconds},
+        display={"max_fps": 15},
+        logging={"level": "INFO", "format": "plain"},
+    )
 
 
 def _env() -> dict[str, str]:
