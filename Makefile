@@ -7,7 +7,7 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: demo test setup setup-dev setup-system setup-interop lint bench clean lock check-lock
+.PHONY: demo test test-fast setup setup-dev setup-system setup-interop lint bench clean lock check-lock
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -38,6 +38,10 @@ test: setup-dev setup-system setup-interop
 	$(BIN)/mypy
 	$(MAKE) --no-print-directory check-lock
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Everyday work: the unit tests only (no WebRTC, child processes or browser), well under a minute.
+test-fast: setup-dev
+	$(BIN)/python -m pytest -m unit -q $(PYTEST_ARGS)
 
 lint: setup-dev
 	$(BIN)/ruff check kiosk tests bench

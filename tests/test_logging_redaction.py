@@ -85,7 +85,7 @@ def test_uncaught_exceptions_in_main_and_threads_are_redacted(captured: io.Strin
     register_secret(secret)
     saved = sys.excepthook, threading.excepthook
     try:
-        setup_logging("INFO", "plain", stream=captured)  # type: ignore[arg-type]
+        setup_logging("INFO", "plain", stream=captured)
         try:
             _secret_cause_chain(secret)
         except RuntimeError as exc:
@@ -114,7 +114,7 @@ async def test_loop_exception_handler_redacts_and_logs_one_line_per_kind(
 
     secret = "Loop-Secret-77aa"
     register_secret(secret)
-    setup_logging("INFO", "plain", stream=captured)  # type: ignore[arg-type]
+    setup_logging("INFO", "plain", stream=captured)
     install_loop_exception_handler()
     loop = asyncio.get_running_loop()
     for _ in range(500):  # what a listening socket does while file descriptors run out

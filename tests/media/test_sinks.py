@@ -163,9 +163,11 @@ async def test_a_backlog_behind_a_busy_loop_is_skipped_not_shown_late() -> None:
     track = RemoteStreamTrack(kind="video")
     frames = []
     for i in range(60):
-        pattern = TestPatternTrack(
-            "Zed", width=160, height=120, clock=lambda i=i: 1_790_000_000 + i / 30
-        )
+
+        def clock(i: int = i) -> float:
+            return 1_790_000_000 + i / 30
+
+        pattern = TestPatternTrack("Zed", width=160, height=120, clock=clock)
         frames.append(await pattern.recv())
         pattern.stop()
     for frame in frames:  # what aiortc's decoder thread did while the loop was busy
