@@ -8,9 +8,9 @@ from pathlib import Path
 
 import aiomqtt
 import pytest
-from fleet_harness import USERS, Observer, require_mosquitto
 
 from kiosk.testing.mosquitto import Mosquitto
+from tests.fleet.fleet_harness import USERS, Observer, require_mosquitto
 
 
 @pytest.fixture

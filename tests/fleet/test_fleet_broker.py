@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import aiomqtt
-from fleet_harness import USERS, Observer, as_json, fleet_settings, require_mosquitto
 
 from kiosk.devserver.tls import make_self_signed
 from kiosk.fleet.client import FleetClient, Phase
@@ -22,6 +21,7 @@ from kiosk.fleet.facts import ParticipantFacts
 from kiosk.fleet.fake import FakeKiosk
 from kiosk.fleet.settings import BrokerAddress, FleetSettings, RemoteControl
 from kiosk.testing.mosquitto import Mosquitto
+from tests.fleet.fleet_harness import USERS, Observer, as_json, fleet_settings, require_mosquitto
 
 
 @contextlib.asynccontextmanager

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import psutil
 import pytest
-from fleet_harness import USERS, Observer, as_json
 
 from kiosk.testing.mosquitto import Mosquitto
+from tests.fleet.fleet_harness import USERS, Observer, as_json
 
 CHILD = Path(__file__).with_name("fleet_child.py")
 
