@@ -918,6 +918,7 @@ def test_cli_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     assert run_cli(tmp_path / "x.yaml", capsys) == (2, [f"{tmp_path / 'x.yaml'}: no such file"])
 
 
+@pytest.mark.integration  # a `kiosk` child process
 def test_kiosk_command_check_config(tmp_path: Path) -> None:
     """The real console entry: exit codes and output, no traceback, no secret."""
     good = subprocess.run(

@@ -8,11 +8,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 from kiosk.config import NO_TOKEN_SOURCE, parse_config
 from kiosk.demo import demo_config
 from kiosk.media.cameras import find_camera
+
+pytestmark = pytest.mark.integration  # real `kiosk` child processes
 
 REPO = Path(__file__).resolve().parent.parent
 

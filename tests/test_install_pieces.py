@@ -95,6 +95,7 @@ def test_unit_working_directory_and_lg_wd_are_the_runtime_directory() -> None:
     assert d["ProtectSystem"] == ["strict"]  # why "/" cannot be the working directory
 
 
+@pytest.mark.integration  # child processes
 def test_lgpio_imports_with_the_units_environment() -> None:
     need_lgpio()
     # Not under pytest's tmp_path: its parents are root-only, and LG_WD is an absolute path.
@@ -179,6 +180,7 @@ def test_lgpio_is_pinned_to_the_real_release_and_never_resolves_on_313() -> None
     assert "--system-site-packages" in install and "python3-lgpio" in install
 
 
+@pytest.mark.integration  # child processes
 def test_gpio_check_fails_loudly_on_the_placeholder_package(tmp_path: Path) -> None:
     fake = tmp_path / "fake"
     fake.mkdir()

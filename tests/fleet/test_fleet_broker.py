@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import aiomqtt
+import pytest
 
 from kiosk.devserver.tls import make_self_signed
 from kiosk.fleet.client import FleetClient, Phase
@@ -22,6 +23,8 @@ from kiosk.fleet.fake import FakeKiosk
 from kiosk.fleet.settings import BrokerAddress, FleetSettings, RemoteControl
 from kiosk.testing.mosquitto import Mosquitto
 from tests.fleet.fleet_harness import USERS, Observer, as_json, fleet_settings, require_mosquitto
+
+pytestmark = pytest.mark.integration  # a real Mosquitto
 
 
 @contextlib.asynccontextmanager

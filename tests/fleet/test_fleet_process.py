@@ -16,6 +16,8 @@ import pytest
 from kiosk.testing.mosquitto import Mosquitto
 from tests.fleet.fleet_harness import USERS, Observer, as_json
 
+pytestmark = pytest.mark.integration  # kiosk child processes and a real Mosquitto
+
 CHILD = Path(__file__).with_name("fleet_child.py")
 
 
