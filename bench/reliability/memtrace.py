@@ -24,19 +24,19 @@ import time
 import tracemalloc
 from typing import Any
 
-from _common import emit, workdir
-from rel_harness import (
+from _setup import emit, install_patches, workdir
+
+from kiosk.app.kiosk import Kiosk
+from kiosk.testing.reliability import (
     BotProc,
     DevServerProc,
     free_port,
     in_call_with_frames,
     kiosk_config,
     resources,
-    wait_until,
 )
-from rel_scenarios import kiosk_running
-
-from kiosk.app.kiosk import Kiosk
+from kiosk.testing.scenarios import kiosk_running
+from kiosk.testing.waits import wait_until
 
 log = logging.getLogger("memtrace")
 
@@ -107,10 +107,11 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                 await asyncio.sleep(0.5)
                 srv.start()
                 await srv.wait_ready()
+                def rejoined(old: str | None = old) -> bool:
+                    return in_call_with_frames(k, min_participants=args.bots, not_connection=old)
+
                 await wait_until(
-                    lambda old=old: in_call_with_frames(
-                        k, min_participants=args.bots, not_connection=old
-                    ),
+                    rejoined,
                     120,
                     "rejoin",
                 )
@@ -193,4 +194,5 @@ if __name__ == "__main__":
     parser.add_argument("--out")
     a = parser.parse_args()
     logging.basicConfig(level="WARNING", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    install_patches()
     emit(asyncio.run(main(a)), a.out)

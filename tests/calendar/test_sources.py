@@ -9,11 +9,11 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
-from radicale_server import PASSWORD, USER, Radicale, running_radicale
 
 from kiosk.calendar.ics import parse_calendars
 from kiosk.calendar.sources import CalDavSource, HttpSettings, IcsSource, parse_multistatus
 from kiosk.errors import CalendarError
+from tests.calendar.radicale_server import PASSWORD, USER, Radicale, running_radicale
 
 FIXTURES = Path(__file__).parent / "fixtures"
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -122,6 +122,7 @@ END:VCALENDAR\r
 """
 
 
+@pytest.mark.integration  # a real Radicale child process
 async def test_caldav_source_reads_a_real_radicale(radicale: Radicale) -> None:
     url = radicale.make_calendar("room-4-12")
     radicale.put(url, "team-sync.ics", (FIXTURES / "weekly.ics").read_bytes())
@@ -146,6 +147,7 @@ async def test_caldav_source_reads_a_real_radicale(radicale: Radicale) -> None:
     assert [m.start.astimezone(UTC).hour for m in meetings] == [8]  # 10:00 CEST after DST
 
 
+@pytest.mark.integration  # a real Radicale child process
 async def test_caldav_wrong_password_and_missing_collection(radicale: Radicale) -> None:
     url = radicale.make_calendar("room")
     wrong = CalDavSource(HttpSettings(url=url, username=USER, password="wrong-password"))
