@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
 import time
 from collections.abc import Iterator
@@ -14,6 +13,7 @@ from gpiozero.pins.mock import MockFactory, MockPWMPin
 from kiosk.app.indicators import call_pattern
 from kiosk.app.machine import CallState
 from kiosk.controls.leds import Leds, LedSpec
+from kiosk.testing.waits import wait_until
 
 CALL, MUTED, CAMERA = 5, 6, 13
 
@@ -43,8 +43,9 @@ async def sample(pin: object, seconds: float, every: float = 0.01) -> list[bool]
     return values
 
 
-def changes(values: list[bool]) -> int:
-    return sum(1 for a, b in itertools.pairwise(values) if a != b)
+def state_changes(pin: object) -> int:
+    """Level changes the mock pin recorded (its first entry is the initial level)."""
+    return len(pin.states) - 1  # type: ignore[attr-defined]
 
 
 def blink_periods(pin: object) -> list[float]:
@@ -70,19 +71,19 @@ async def test_call_led_blinks_slowly_while_joining_or_reconnecting(
     leds: Leds, factory: MockFactory, state: CallState | str
 ) -> None:
     pin = factory.pin(CALL)
+    before = state_changes(pin)
     leds.show(call_pattern(state), mic_muted=False, camera_off=False)
-    values = await sample(pin, 1.25)
-    assert 2 <= changes(values) <= 4  # 0.5 s on, 0.5 s off
+    await wait_until(lambda: state_changes(pin) >= before + 4, 5, "two slow blinks")
     periods = blink_periods(pin)
     assert periods
-    assert all(0.4 <= p <= 0.9 for p in periods), periods
+    assert all(0.4 <= p <= 0.9 for p in periods), periods  # 0.5 s on, 0.5 s off
 
 
 async def test_call_led_blinks_fast_on_error(leds: Leds, factory: MockFactory) -> None:
     pin = factory.pin(CALL)
+    before = state_changes(pin)
     leds.show(call_pattern(CallState.ERROR), mic_muted=False, camera_off=False)
-    values = await sample(pin, 0.6, every=0.005)
-    assert changes(values) >= 4
+    await wait_until(lambda: state_changes(pin) >= before + 4, 5, "two fast blinks")
     periods = blink_periods(pin)
     assert all(0.05 <= p <= 0.35 for p in periods), periods
 
@@ -91,13 +92,15 @@ async def test_showing_the_same_state_again_does_not_restart_the_blink(
     leds: Leds, factory: MockFactory
 ) -> None:
     pin = factory.pin(CALL)
+    before = state_changes(pin)
     leds.show(call_pattern(CallState.JOINING), mic_muted=False, camera_off=False)
     # a status refresh every 0.1 s must not keep the LED stuck in its first "on" phase
-    values = []
-    for _ in range(12):
+    deadline = time.monotonic() + 5
+    while state_changes(pin) < before + 3 and time.monotonic() < deadline:
         leds.show(call_pattern(CallState.JOINING), mic_muted=False, camera_off=False)
-        values += await sample(pin, 0.1)
-    assert changes(values) >= 2
+        await asyncio.sleep(0.1)
+    assert state_changes(pin) >= before + 3, "the blink restarted on every refresh"
+    assert all(0.4 <= p <= 0.9 for p in blink_periods(pin)), blink_periods(pin)
     assert leds.pattern("call") == "slow"
 
 

@@ -14,6 +14,7 @@ from kiosk.media.devices import NullAudioOutput
 from kiosk.media.sinks import AudioMixer, LatestFrame
 from kiosk.media.testpattern import TestPatternTrack, read_timestamp
 from kiosk.media.tone import ToneTrack
+from kiosk.testing.waits import wait_until
 
 
 class QueueTrack(MediaStreamTrack):
@@ -46,19 +47,14 @@ async def test_latest_frame_drains_counts_and_never_queues() -> None:
             await asyncio.sleep(0)
             await asyncio.sleep(0)
         max_backlog = max(max_backlog, track.queue.qsize())
-    for _ in range(50):
-        if track.queue.qsize() == 0:
-            break
-        await asyncio.sleep(0.01)
-    assert track.queue.qsize() == 0
+    await wait_until(lambda: track.queue.qsize() == 0, 5, "the sink to drain the track")
     assert max_backlog <= 10
     assert sink.frame_count == 300
     latest = sink.latest()
     assert latest is not None and read_timestamp(latest.to_ndarray(format="rgb24")) is not None
     assert sink.last_frame_at is not None and not sink.stalled(time.monotonic(), 1.0)
     track.queue.put_nowait(None)
-    await asyncio.sleep(0.05)
-    assert sink.ended
+    await wait_until(lambda: sink.ended, 5, "the sink to see the end of the track")
     assert sink.stalled(time.monotonic() + 5, 1.0)
     await sink.stop()
 

@@ -16,7 +16,9 @@ async def test_tone_frames_are_20ms_s16_continuous_and_paced() -> None:
     frames = [await asyncio.wait_for(track.recv(), 5) for _ in range(11)]
     elapsed = time.monotonic() - start
     track.stop()
-    assert 0.15 < elapsed < 1.0  # 10 frame intervals of 20 ms
+    # paced: 10 frame intervals of 20 ms, never a burst (how late a loaded machine delivers
+    # them is no property of the track: no upper wall-clock bound)
+    assert elapsed > 0.15
     assert all(
         f.samples == 960 and f.format.name == "s16" and f.sample_rate == 48000 for f in frames
     )
