@@ -12,6 +12,7 @@ import tomllib
 from pathlib import Path
 
 from packaging.requirements import Requirement
+from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 
 REPO = Path(__file__).resolve().parents[1]
@@ -71,7 +72,7 @@ def test_build_requirements_are_locked_too() -> None:
 
 def test_advised_minimums_hold() -> None:
     """Server-side advisories: aiohttp below 3.14.3 and websockets below 15 are not allowed."""
-    ranges = {canonicalize_name(r.name): r.specifier for r in _runtime()}
+    ranges: dict[str, SpecifierSet] = {canonicalize_name(r.name): r.specifier for r in _runtime()}
     assert not ranges["aiohttp"].contains("3.14.2") and ranges["aiohttp"].contains("3.14.3")
     assert not ranges["websockets"].contains("14.2") and ranges["websockets"].contains("15.0")
 

@@ -124,7 +124,7 @@ class Host:
     """A kiosk as the adapter sees it: status, the button door, the machine's inbox."""
 
     def __init__(self, state: str, audio: bool = False, video: bool = False) -> None:
-        self.state = {"state": state, "muted": {"audio": audio, "video": video}}
+        self.state: dict[str, object] = {"state": state, "muted": {"audio": audio, "video": video}}
         self.actions: list[Action] = []
         self.events: list[object] = []
 
