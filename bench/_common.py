@@ -1,5 +1,6 @@
 """Helpers shared by the benchmarks under ``bench/`` (pure, apart from reading /proc via psutil).
 
+* :func:`emit` — one ``BENCH {json}`` line on stdout, how a bench's child processes report;
 * :class:`CpuWindow` — CPU time of one process (all its threads) over a window, via psutil;
 * :func:`memory_of` — RSS and PSS (Linux ``smaps_rollup``; PSS is ``None`` where unavailable);
 * :func:`percentile` / :func:`summarize` — linear-interpolated percentiles;
@@ -13,15 +14,27 @@
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from html import escape
 from pathlib import Path
+from typing import Any
 
 import psutil
+
+# --- child processes ----------------------------------------------------------------------------
+
+PREFIX = "BENCH "  # the lines an orchestrator reads from a bench's child process
+
+
+def emit(report: Mapping[str, Any]) -> None:
+    """One machine-readable line on stdout for the orchestrator: ``BENCH {json}``."""
+    print(PREFIX + json.dumps(report), flush=True)
+
 
 # --- CPU and memory -----------------------------------------------------------------------------
 

@@ -49,6 +49,7 @@ from typing import TYPE_CHECKING, Any
 
 import psutil
 from _common import (
+    PREFIX,
     CpuWindow,
     Series,
     cpu_seconds,
@@ -60,6 +61,9 @@ from _common import (
     svg_line_chart,
     write_section,
 )
+from _common import (
+    emit as emit_report,
+)
 
 if TYPE_CHECKING:
     from kiosk.config import KioskConfig
@@ -69,13 +73,12 @@ ROOT = SCRIPT.parent.parent
 SECTION = "## Render (bench/render.py)"
 SESSION = "BenchRoom"
 SECRET = "MY_SECRET"
-PREFIX = "BENCH "
 SCREEN = (1920, 1080)
 
 
 def emit(event: str, **data: Any) -> None:
-    """One machine-readable line on stdout for the orchestrator."""
-    print(PREFIX + json.dumps({"event": event, **data}), flush=True)
+    """Report ``event`` to the orchestrator (a ``BENCH {json}`` line)."""
+    emit_report({"event": event, **data})
 
 
 # =================================================================================================

@@ -59,6 +59,8 @@ os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
 os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
 
 import psutil
+from _common import PREFIX as TAG
+from _common import cpu_seconds, emit, fmt, memory_of, percentile
 
 SCRIPT = str(Path(__file__).resolve())
 HERE = Path(__file__).resolve().parent
@@ -74,7 +76,6 @@ VIEWPORT = (1280, 720)
 SAMPLE_SECONDS = 0.1  # latency reads per stream at most every 100 ms
 TOTAL_BUDGET = 570.0  # seconds: the whole bench stays under 10 minutes
 NUDGES = ((0, 0), (1, -2), (1, 0), (0, -2), (1, -1), (0, -1), (2, -2), (2, -4), (-1, 2))
-TAG = "BENCH "
 CHROMIUM_ARGS = (  # as tests/interop (docs/interop.md), minus the fake capture devices
     "--headless=new",
     "--no-sandbox",
@@ -88,10 +89,6 @@ CHROMIUM_ARGS = (  # as tests/interop (docs/interop.md), minus the fake capture 
     "--disable-features=WebRtcHideLocalIpsWithMdns",
     "--autoplay-policy=no-user-gesture-required",
 )
-
-
-def emit(obj: dict[str, Any]) -> None:
-    print(TAG + json.dumps(obj), flush=True)
 
 
 async def stdin_lines() -> asyncio.StreamReader:
@@ -520,8 +517,12 @@ class Child:
             await proc.wait()
 
 
-class CpuWindow:
-    """CPU seconds and memory of a set of processes between ``begin`` and ``end``."""
+class TreeUsage:
+    """CPU (% of one core) and memory of process trees between ``begin`` and ``end``.
+
+    Unlike ``_common.CpuWindow`` (one process), this follows every child (Chromium's renderer,
+    GPU and utility processes); per process it uses ``_common.cpu_seconds`` and ``memory_of``.
+    """
 
     def __init__(self, roots: Sequence[int], only_chromium: bool = False) -> None:
         self.roots = list(roots)
@@ -543,8 +544,7 @@ class CpuWindow:
     @staticmethod
     def _cpu(p: psutil.Process) -> float | None:
         try:
-            t = p.cpu_times()
-            return float(t.user + t.system)
+            return cpu_seconds(p)
         except psutil.Error:
             return None
 
@@ -560,19 +560,17 @@ class CpuWindow:
             c = self._cpu(p)
             if c is not None:
                 used += c - self.cpu0.get(p.pid, 0.0)
-        pss, kind = 0, "pss"
+        total, all_pss = 0, True
         for p in procs:
-            try:
-                pss += int(p.memory_full_info().pss)
-            except (psutil.Error, AttributeError):
-                with contextlib.suppress(psutil.Error):
-                    pss += int(p.memory_info().rss)
-                    kind = "rss"
+            with contextlib.suppress(psutil.Error):
+                memory = memory_of(p.pid)
+                total += memory.pss if memory.pss is not None else memory.rss
+                all_pss = all_pss and memory.pss is not None
         return {
             "cpu_pct": 100.0 * used / wall,
-            "mem_mb": pss / 2**20,
+            "mem_mb": total / 2**20,
             "processes": float(len(procs)),
-            "mem_is_pss": 1.0 if kind == "pss" else 0.0,
+            "mem_is_pss": 1.0 if all_pss else 0.0,
         }
 
 
@@ -691,13 +689,6 @@ class ChromiumReceiver:
         self.browser = self.pw = None
 
 
-def pct(values: Sequence[float], q: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    return float(ordered[min(len(ordered) - 1, int(q * len(ordered)))])
-
-
 def summarise(
     raw_latencies: Sequence[float], fps: dict[str, float], usage: dict[str, float]
 ) -> dict[str, Any]:
@@ -708,7 +699,7 @@ def summarise(
         "fps_mean": statistics.fmean(rates) if rates else 0.0,
         "streams_ge_29": sum(1 for r in rates if r >= 29.0),
         "lat_median": statistics.median(raw_latencies) if raw_latencies else None,
-        "lat_p95": pct(raw_latencies, 0.95),
+        "lat_p95": percentile(raw_latencies, 95) if raw_latencies else None,
         "lat_samples": len(raw_latencies),
     }
 
@@ -722,7 +713,7 @@ class KioskReceiver:
         self.child = Child(
             "kiosk", "--server", server, "--session", session, *(["--marker"] * marker)
         )
-        self.window: CpuWindow | None = None
+        self.window: TreeUsage | None = None
         self.join_s: float | None = None
         self.main0 = 0.0
 
@@ -740,7 +731,7 @@ class KioskReceiver:
         return 0.0
 
     async def begin(self) -> None:
-        self.window = CpuWindow([self.child.pid])
+        self.window = TreeUsage([self.child.pid])
         self.child.send("start")
         await self.child.read(10)
         self.window.begin()
@@ -777,7 +768,7 @@ class ChromiumRun:
     def __init__(self, server: str, session: str, pages: PageServer) -> None:
         self.server, self.session = server, session
         self.browser = ChromiumReceiver(pages)
-        self.window: CpuWindow | None = None
+        self.window: TreeUsage | None = None
         self.join_s: float | None = None
 
     async def join(self) -> None:
@@ -786,7 +777,7 @@ class ChromiumRun:
         self.join_s = await self.browser.join(self.session)
 
     async def begin(self) -> None:
-        self.window = CpuWindow(self.browser.pid_roots(), only_chromium=True)
+        self.window = TreeUsage(self.browser.pid_roots(), only_chromium=True)
         await self.browser.begin()
         self.window.begin()
 
@@ -812,7 +803,7 @@ Receiver = KioskReceiver | ChromiumRun
 
 
 async def measure(
-    receivers: Sequence[Receiver], seconds: float, warmup: float, load: CpuWindow
+    receivers: Sequence[Receiver], seconds: float, warmup: float, load: TreeUsage
 ) -> dict[str, dict[str, Any]]:
     """Join ``receivers`` (already in the call or not), then measure them over one window."""
     for r in receivers:
@@ -854,7 +845,7 @@ async def run_point(
         )  # fmt: skip
         await bots.start()
         await bots.read(90)
-        load = CpuWindow([server.pid, bots.pid])
+        load = TreeUsage([server.pid, bots.pid])
         point: dict[str, Any] = {"k": k, "jitter": "marker" if marker else "aiortc"}
         receivers = []
         if "kiosk" in args.receivers:
@@ -878,12 +869,6 @@ async def run_point(
         await server.stop()
 
 
-def fmt(value: Any, spec: str = ".0f") -> str:
-    if value is None:
-        return "–"
-    return format(value, spec)
-
-
 def table(points: Sequence[dict[str, Any]]) -> str:
     rows = [
         "| K | jitter | receiver | CPU % core | mem MB (PSS) | fps min/mean | ≥29 fps |"
@@ -896,13 +881,14 @@ def table(points: Sequence[dict[str, Any]]) -> str:
                 continue
             r = p[who]
             rows.append(
-                f"| {p['k']} | {p['jitter']} | {who} | {fmt(r['cpu_pct'])} | {fmt(r['mem_mb'])}"
-                f" | {fmt(r['fps_min'], '.1f')}/{fmt(r['fps_mean'], '.1f')}"
+                f"| {p['k']} | {p['jitter']} | {who}"
+                f" | {fmt(r['cpu_pct'], 0)} | {fmt(r['mem_mb'], 0)}"
+                f" | {fmt(r['fps_min'])}/{fmt(r['fps_mean'])}"
                 f" | {r['streams_ge_29']}/{p['k']}"
-                f" | {fmt(r['lat_median'])} / {fmt(r['lat_p95'])} ({r['lat_samples']})"
-                f" | {fmt(r['join_s'], '.2f')}"
-                f" | {fmt(r['machine_cpu_pct'])} ({fmt(r['loadavg'], '.1f')})"
-                f" | {fmt(r['server_bots_cpu_pct'])} |"
+                f" | {fmt(r['lat_median'], 0)} / {fmt(r['lat_p95'], 0)} ({r['lat_samples']})"
+                f" | {fmt(r['join_s'], 2)}"
+                f" | {fmt(r['machine_cpu_pct'], 0)} ({fmt(r['loadavg'])})"
+                f" | {fmt(r['server_bots_cpu_pct'], 0)} |"
             )
         if "kiosk" not in p or "chromium" not in p:
             continue
