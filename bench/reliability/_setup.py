@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 import tempfile
@@ -12,6 +13,13 @@ from typing import Any
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
 os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
+
+
+def start(log_level: str, logger: str = "reliability") -> None:
+    """A bench's entry point: log lines with times, ``logger`` at INFO, then the patches."""
+    logging.basicConfig(level=log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger(logger).setLevel(logging.INFO)
+    install_patches()
 
 
 def install_patches() -> None:

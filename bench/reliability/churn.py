@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import time
 from typing import Any
 
-from _setup import emit, install_patches, workdir
+from _setup import emit, start, workdir
 
 from kiosk.testing.reliability import Resources, slope
 from kiosk.testing.scenarios import Outcome, churn, rejoin_cycles
@@ -61,7 +60,5 @@ if __name__ == "__main__":
     parser.add_argument("--out")
     parser.add_argument("--log-level", default="WARNING")
     a = parser.parse_args()
-    logging.basicConfig(level=a.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("reliability").setLevel(logging.INFO)
-    install_patches()
+    start(a.log_level)
     asyncio.run(main(a))

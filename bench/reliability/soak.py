@@ -23,7 +23,7 @@ import logging
 import time
 from typing import Any
 
-from _setup import emit, install_patches, workdir
+from _setup import emit, start, workdir
 
 from kiosk.app.kiosk import Kiosk
 from kiosk.testing.reliability import (
@@ -199,7 +199,5 @@ if __name__ == "__main__":
     parser.add_argument("--out")
     parser.add_argument("--log-level", default="WARNING")
     a = parser.parse_args()
-    logging.basicConfig(level=a.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("soak").setLevel(logging.INFO)
-    install_patches()
+    start(a.log_level, "soak")
     emit(asyncio.run(soak(a)), a.out)
