@@ -5,42 +5,29 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from kiosk.app import machine as m
-from kiosk.app.kiosk import Kiosk
+from kiosk.app.kiosk import Kiosk, _CallBeat
 from kiosk.app.sdnotify import SystemdNotifier
-from kiosk.config import parse_config
+from kiosk.config import KioskConfig
 from kiosk.errors import OperationFailed
-from kiosk.media import ice
-
-SETTINGS = ice.IceSettings.loopback()
-
-
-def _config(auto_join: bool) -> str:
-    return f"""
-server: {{url: "http://127.0.0.1:9", secret: MY_SECRET, timeout_seconds: 2}}
-session: {{id: Room, name: "Lobby kiosk", auto_join: {str(auto_join).lower()}}}
-ice: {{host_addresses: ["127.0.0.1"], loopback_only: true}}
-display: {{driver: dummy, size: 640x360, fullscreen: false, max_fps: 15}}
-media:
-  camera: {{device: none}}
-  microphone: {{device: none}}
-  speaker: {{device: none}}
-status: {{enabled: false}}
-"""
+from kiosk.testing.configs import loopback_kiosk_config
+from kiosk.testing.waits import wait_until
 
 
-async def _until(cond: Callable[[], bool], seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {seconds} s waiting for {what}")
-        await asyncio.sleep(0.05)
+def _config(auto_join: bool) -> KioskConfig:
+    """No server answers (port 9); no camera, microphone or speaker."""
+    return loopback_kiosk_config(
+        "http://127.0.0.1:9",
+        server={"timeout_seconds": 2},
+        session={"auto_join": auto_join},
+        display={"max_fps": 15},
+        media={"camera": {"device": "none"}, "microphone": {"device": "none"}},
+        status={"enabled": False},
+    )
 
 
 async def test_watchdog_stops_while_the_call_loop_is_stuck_though_the_screen_draws(
@@ -51,7 +38,7 @@ async def test_watchdog_stops_while_the_call_loop_is_stuck_though_the_screen_dra
     sock.bind(path)
     sock.setblocking(False)
     notifier = SystemdNotifier({"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "2000000"})
-    kiosk = Kiosk(parse_config(_config(auto_join=False)), notifier=notifier)
+    kiosk = Kiosk(_config(auto_join=False), notifier=notifier)
     run = asyncio.create_task(kiosk.run())
 
     def pings() -> int:
@@ -64,12 +51,12 @@ async def test_watchdog_stops_while_the_call_loop_is_stuck_though_the_screen_dra
 
     stuck = asyncio.Event()
     try:
-        await _until(lambda: kiosk.ready.is_set(), 10, "screen up")
+        await wait_until(lambda: kiosk.ready.is_set(), 10, "screen up")
         await asyncio.sleep(2.5)
         assert pings() >= 1
         real_get = kiosk._events.get
 
-        async def never() -> object:  # the call loop takes nothing more from its queue
+        async def never() -> m.Event | _CallBeat:  # the call loop takes nothing more
             await stuck.wait()
             return await real_get()
 
@@ -84,7 +71,7 @@ async def test_watchdog_stops_while_the_call_loop_is_stuck_though_the_screen_dra
         assert kiosk.liveness.stale(kiosk.clock()) == ["call"]
         stuck.set()
         kiosk._events.get = real_get  # type: ignore[method-assign]
-        await _until(lambda: pings() > 0, 5, "pings to come back")
+        await wait_until(lambda: pings() > 0, 5, "pings to come back")
     finally:
         stuck.set()
         kiosk.post(m.Shutdown())
@@ -105,15 +92,15 @@ async def test_an_operation_crashing_outside_the_error_tree_is_a_failure_with_ba
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     tokens = _CrashingTokens()
-    kiosk = Kiosk(parse_config(_config(auto_join=True)), tokens=tokens)
+    kiosk = Kiosk(_config(auto_join=True), tokens=tokens)
     run = asyncio.create_task(kiosk.run())
     try:
         with caplog.at_level(logging.INFO):
-            await _until(lambda: tokens.calls >= 2, 15, "a retry after the crash")
+            await wait_until(lambda: tokens.calls >= 2, 15, "a retry after the crash")
             assert isinstance(kiosk.machine.last_error, OperationFailed)
             assert "unexpected TypeError" in str(kiosk.machine.last_error)
             assert kiosk.machine.state == m.CallState.RECONNECTING
-            await _until(lambda: tokens.calls >= 3, 15, "another retry")
+            await wait_until(lambda: tokens.calls >= 3, 15, "another retry")
         crashes = [r for r in caplog.records if "unexpected TypeError" in r.getMessage()]
         assert len(crashes) >= 2
         assert sum(1 for r in crashes if r.exc_info) == 1  # the traceback once, not per retry
