@@ -46,7 +46,7 @@ def near(a: tuple[int, int, int], b: tuple[int, int, int]) -> bool:
 
 def tiles(n: int) -> list[TileInfo]:
     return [
-        TileInfo(id=f"c{i}", name=f"P{i}", frames=Solid(COLORS[i % 4]))  # type: ignore[arg-type]
+        TileInfo(id=f"c{i}", name=f"P{i}", frames=Solid(COLORS[i % 4]))
         for i in range(n)
     ]
 
