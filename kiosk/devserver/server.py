@@ -242,13 +242,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--loopback",
         action="store_true",
-        help="media ICE on 127.0.0.1 only (clients on this machine)",
+        help="media ICE on 127.0.0.1 only (clients on this machine; checks from other "
+        "addresses are dropped)",
+    )
+    parser.add_argument(
+        "--log-level",
+        type=str.upper,
+        choices=("DEBUG", "INFO", "WARNING", "ERROR"),
+        default="INFO",
+        help="what to log: sessions, connections, publishes at INFO (default INFO)",
     )
 
 
 def main_from_args(args: argparse.Namespace) -> int:
     """Entry point used by ``kiosk devserver``."""
-    setup_logging("INFO")
+    setup_logging(getattr(args, "log_level", "INFO"))
     options = DevServerOptions(
         host=args.host,
         port=args.port,

@@ -24,7 +24,9 @@ The seam
   call time; checked against aioice 0.13 / aiortc 1.16) with one that returns
   ``settings.host_addresses`` (filtered by the IPv4/IPv6 flags aioice passes in). With
   ``loopback_only`` it also makes ``RTCIceGatherer.getDefaultIceServers()`` return ``[]`` so no
-  STUN/TURN server is ever contacted. ``install(IceSettings())`` restores aioice's behaviour.
+  STUN/TURN server is ever contacted, and connectivity checks arriving from a non-loopback
+  address are dropped (no peer-reflexive candidates from the machine's LAN address).
+  ``install(IceSettings())`` restores aioice's behaviour.
   Only the entry points call it, through :func:`kiosk.media.patches.install`, once at start
   before the first ``RTCPeerConnection`` gathers; library code checks with
   :func:`require_installed` and never installs.
@@ -86,6 +88,29 @@ def _no_default_ice_servers(cls: type[RTCIceGatherer]) -> list[RTCIceServer]:
     return []
 
 
+_ORIGINAL_REQUEST_RECEIVED: Callable[..., None] = aioice.ice.Connection.request_received
+
+
+def _loopback_request_received(
+    self: aioice.ice.Connection, message: Any, addr: tuple[str, int], protocol: Any
+) -> None:
+    """Loopback mode: a connectivity check from a non-loopback address is dropped unanswered.
+
+    Filtering announced candidates is not enough: a browser on this machine also sends checks
+    from its LAN address, which aioice would accept as a peer-reflexive candidate.
+    """
+    if not _is_loopback(addr[0]):
+        return
+    _ORIGINAL_REQUEST_RECEIVED(self, message, addr, protocol)
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host.split("%", 1)[0]).is_loopback
+    except ValueError:
+        return False
+
+
 def install(settings: IceSettings) -> None:
     """Make aioice gather host candidates only on ``settings.host_addresses`` (process-wide).
 
@@ -113,9 +138,15 @@ def install(settings: IceSettings) -> None:
             setattr(  # noqa: B010
                 RTCIceGatherer, "getDefaultIceServers", classmethod(_no_default_ice_servers)
             )
+            setattr(  # noqa: B010
+                aioice.ice.Connection, "request_received", _loopback_request_received
+            )
         else:
             setattr(  # noqa: B010
                 RTCIceGatherer, "getDefaultIceServers", _ORIGINAL_DEFAULT_ICE_SERVERS
+            )
+            setattr(  # noqa: B010
+                aioice.ice.Connection, "request_received", _ORIGINAL_REQUEST_RECEIVED
             )
         _current = settings
 
