@@ -58,7 +58,6 @@ async def pump_events(kiosk: Kiosk, client: OpenViduClient, media: MediaSession)
                 kiosk.toast(f"{sender}: {item.data[:CHAT_TOAST_CHARS]}")
         elif isinstance(item, ConnectionLost):
             kiosk.stats.reconnects += 1
-            kiosk.metrics.inc("kiosk_reconnects_total")
             kiosk.post(m.SocketLost(item.reason))
         elif isinstance(item, ConnectionResumed):
             pass

@@ -1,75 +1,35 @@
-"""The kiosk's side of the fleet link: the ``mqtt:`` config mapped onto
-:class:`~kiosk.fleet.settings.FleetSettings` (once, at start), and the /status facts mapped onto
-the fleet's :class:`~kiosk.fleet.facts.Facts`."""
+"""The kiosk's side of the fleet link: the /status facts as the fleet's
+:class:`~kiosk.fleet.facts.Facts`, and fleet commands through the buttons' door
+(:class:`KioskFleetPort`). The ``mqtt:`` config is mapped in :mod:`kiosk.app.wiring`."""
 
 from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 from collections.abc import Mapping
 from typing import Any, Protocol
 
 from kiosk.app import machine as m
-from kiosk.config import KioskConfig, resolve_mqtt_password
 from kiosk.controls.actions import Action
 from kiosk.fleet.commands import Command, CommandName
 from kiosk.fleet.facts import Facts, ParticipantFacts, read_rss_bytes
-from kiosk.fleet.settings import (
-    FleetSettings,
-    RemoteControl,
-    default_topic_prefix,
-    parse_broker_url,
-)
 
-__all__ = ["FleetHost", "KioskFleetPort", "facts_from_status", "fleet_settings_from_config"]
+__all__ = ["FleetHost", "KioskFleetPort", "facts_from_status"]
 
 log = logging.getLogger(__name__)
-
-
-def fleet_settings_from_config(
-    config: KioskConfig, env: Mapping[str, str] | None = None
-) -> FleetSettings | None:
-    """None when the fleet link is off; reads the password file or credential when it is on."""
-    mqtt = config.mqtt
-    if not mqtt.enabled or mqtt.url is None:
-        return None
-    broker = parse_broker_url(mqtt.url)
-    room_id = mqtt.room_id or config.session.id[:64]
-    password = resolve_mqtt_password(mqtt, os.environ if env is None else env)
-    if password is not None and not broker.tls:
-        log.warning("mqtt.url: %s is not TLS: the MQTT password travels unencrypted", broker)
-    c = mqtt.control
-    return FleetSettings(
-        broker=broker,
-        room_id=room_id,
-        room_name=config.display.room_name or config.session.name,
-        client_id=mqtt.client_id or f"kiosk-{room_id}",
-        topic_prefix=mqtt.topic_prefix or default_topic_prefix(room_id),
-        discovery_prefix=mqtt.discovery_prefix,
-        discovery=mqtt.discovery,
-        username=mqtt.username,
-        password=password,
-        ca_file=mqtt.ca_file,
-        control=RemoteControl(
-            join=c.join,
-            leave=c.leave,
-            rejoin=c.rejoin,
-            next=c.next,
-            mute=c.mute,
-            unmute=c.unmute,
-            restart=c.restart,
-            screenshot=c.screenshot,
-        ),
-        state_interval=mqtt.state_interval_seconds,
-        keepalive=mqtt.keepalive_seconds,
-    )
 
 
 def _float_or_none(value: object) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     return float(value)
+
+
+def _display(value: object) -> str:
+    """``display`` of /status: the room's ``{"mode": "on" | "standby", …}`` (or a plain word)."""
+    if isinstance(value, Mapping):
+        value = value.get("mode")
+    return str(value) if isinstance(value, str) and value else "on"
 
 
 def facts_from_status(status: Mapping[str, Any]) -> Facts:
@@ -95,7 +55,7 @@ def facts_from_status(status: Mapping[str, Any]) -> Facts:
         camera_off=bool(muted.get("video", False)),
         server_reachable=reachable if isinstance(reachable, bool) else None,
         last_error=str(status["last_error"]) if status.get("last_error") else None,
-        display=str(status.get("display", "on")),
+        display=_display(status.get("display")),
         uptime_seconds=_float_or_none(status.get("uptime_seconds")) or 0.0,
         rss_bytes=rss if isinstance(rss, int) and not isinstance(rss, bool) else None,
         problems=tuple(str(p) for p in status.get("media_problems") or ()),

@@ -27,17 +27,20 @@ from typing import Any
 from kiosk.app import actions, housekeeping, room_task, roomview_builder, telemetry
 from kiosk.app import machine as m
 from kiosk.app.executor import Executor
+from kiosk.app.fleet import KioskFleetPort
 from kiosk.app.indicators import call_pattern
 from kiosk.app.liveness import CALL, RENDER, Liveness
+from kiosk.app.metrics import KioskMetrics
 from kiosk.app.operations import Operations
 from kiosk.app.room_settings import build_room, pir_spec
 from kiosk.app.sdnotify import SystemdNotifier
-from kiosk.app.status import Metrics, StatusServer
+from kiosk.app.status import StatusServer
 from kiosk.app.telemetry import KioskSnapshot, StreamStats
 from kiosk.app.wiring import (
     button_specs_from_config,
     can_switch_sessions,
     display_settings_from_config,
+    fleet_settings_from_config,
     ice_settings_from_config,
     led_specs_from_config,
     machine_config_from_config,
@@ -52,6 +55,7 @@ from kiosk.controls._gpio import resolve_pin_factory
 from kiosk.controls.actions import Action
 from kiosk.controls.buttons import Buttons
 from kiosk.controls.leds import Leds
+from kiosk.fleet.client import FleetClient
 from kiosk.logsetup import install_loop_exception_handler
 from kiosk.media import ice as ice_seam
 from kiosk.media.audio_devices import check_all_async
@@ -110,8 +114,11 @@ class Kiosk:
         self.clock = clock
         self.machine = m.CallMachine(machine_config_from_config(config))
         self.view_policy = view_policy_from_config(config)  # the only holder of the main view
-        self.metrics = Metrics()
         self.stats = KioskSnapshot()
+        self.prometheus = KioskMetrics(lambda: telemetry.metrics_sample(self))
+        fleet = fleet_settings_from_config(config)
+        # The fleet link (MQTT), when configured: its own task, never waited on by the call.
+        self.fleet = FleetClient(fleet, KioskFleetPort(self)) if fleet is not None else None
         # The live call: set by operations.join, cleared by operations.leave.
         self.client: OpenViduClient | None = None
         self.media: MediaSession | None = None
@@ -280,6 +287,7 @@ class Kiosk:
             ),
             "render",
         )
+        fleet_task = self.spawn(self.fleet.run(), "fleet") if self.fleet is not None else None
         self.notifier.ready(status="screen up")
         self.ready.set()
         for loop_name in (RENDER, CALL):  # both loops start here: count from now
@@ -298,12 +306,21 @@ class Kiosk:
             tick.cancel()
             room.cancel()
             machine_task.cancel()
+            await self._stop_fleet(fleet_task)
             await self._teardown()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await asyncio.wait_for(render, 2)
             self.display.close()
             self.notifier.close()
         return self.exit_code
+
+    async def _stop_fleet(self, task: asyncio.Task[None] | None) -> None:
+        """Say ``offline`` on the fleet link (bounded: a dead broker does not hold the exit)."""
+        if self.fleet is None or task is None:
+            return
+        self.fleet.stop()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await asyncio.wait_for(task, 3)
 
     def _start_controls(self, loop: asyncio.AbstractEventLoop) -> None:
         """GPIO buttons and LEDs; where GPIO is unavailable they log one warning and do nothing."""
@@ -380,7 +397,10 @@ class Kiosk:
                 log.debug("ignored %s in state %s", type(event).__name__, before)
             if self.machine.state != before:
                 log.info("state %s → %s (%s)", before, self.machine.state, type(event).__name__)
-                self.metrics.inc("kiosk_state_changes_total", state=str(self.machine.state))
+                changes = self.stats.state_changes
+                changes[str(self.machine.state)] = changes.get(str(self.machine.state), 0) + 1
+                if self.fleet is not None:
+                    self.fleet.notify_changed()
                 self.notifier.status(self.machine.status_line or str(self.machine.state))
                 self.show_leds()
             for command in commands:

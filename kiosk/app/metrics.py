@@ -47,7 +47,10 @@ class KioskSample:
     join_seconds: float | None = None  # join request → first remote frame, last join
     streams: tuple[StreamSample, ...] = ()
     render: Mapping[str, int] = field(default_factory=dict)  # RenderStats: counts since start
+    state_changes: Mapping[str, int] = field(default_factory=dict)  # entered state → times
     fleet_connected: bool | None = None  # None: the fleet link is off
+    display_on: bool = True  # False in standby
+    calendar_ok: bool | None = None  # None: no calendar configured
 
 
 def _label(text: str) -> str:
@@ -82,6 +85,12 @@ class _KioskCollector(Collector):
         yield CounterMetricFamily(
             "kiosk_resumes", "Calls resumed after a lost connection", value=s.resumes
         )
+        changes = CounterMetricFamily(
+            "kiosk_state_changes", "Times the kiosk entered each call state", labels=["state"]
+        )
+        for name in CALL_STATES:
+            changes.add_metric([name], float(s.state_changes.get(name, 0)))
+        yield changes
         if s.join_seconds is not None:
             yield GaugeMetricFamily(
                 "kiosk_join_seconds",
@@ -119,6 +128,15 @@ class _KioskCollector(Collector):
                 f"kiosk_render_{name}",
                 f"Renderer: {name.replace('_', ' ')} since start",
                 value=value,
+            )
+        yield GaugeMetricFamily(
+            "kiosk_display_on", "1 while the display is on, 0 in standby", value=float(s.display_on)
+        )
+        if s.calendar_ok is not None:
+            yield GaugeMetricFamily(
+                "kiosk_calendar_ok",
+                "1 when the last calendar read succeeded",
+                value=float(s.calendar_ok),
             )
         if s.fleet_connected is not None:
             yield GaugeMetricFamily(

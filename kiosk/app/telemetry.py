@@ -8,6 +8,7 @@ at request time; nothing here keeps state of its own except the counters in
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -18,6 +19,8 @@ import pygame
 
 from kiosk import __version__
 from kiosk.app import machine as m
+from kiosk.app.metrics import KioskSample, StreamSample
+from kiosk.fleet.facts import read_rss_bytes
 
 if TYPE_CHECKING:
     from kiosk.app.kiosk import Kiosk
@@ -42,6 +45,7 @@ class KioskSnapshot:
     resumes: int = 0
     join_requested_at: float | None = None  # the first token request of the current join
     first_remote_frame_at: float | None = None  # first remote frame drawn after that join
+    state_changes: dict[str, int] = field(default_factory=dict)  # entered state → times
 
     @property
     def join_seconds(self) -> float | None:
@@ -51,9 +55,22 @@ class KioskSnapshot:
         return self.first_remote_frame_at - self.join_requested_at
 
 
+SPEAKING_DBFS = -45.0
+"""Above this audio level a participant counts as speaking (the screen's rule too)."""
+
+
+def level_dbfs(levels: dict[str, float], connection_id: str) -> float | None:
+    """What the room hears from a participant (dBFS, 0.1 dB), or None without audio."""
+    level = levels.get(connection_id)
+    if level is None or not math.isfinite(level):
+        return None
+    return round(level, 1)
+
+
 def status(kiosk: Kiosk) -> dict[str, Any]:
     """The /status document."""
     client, media = kiosk.client, kiosk.media
+    levels = media.levels() if media is not None else {}
     participants = []
     if client is not None:
         for cid, p in client.model.participants.items():
@@ -70,6 +87,8 @@ def status(kiosk: Kiosk) -> dict[str, Any]:
                     "video_active": stream.video_active if stream else None,
                     "frames_received": frames.frame_count if frames else 0,
                     "fps": round(kiosk.stream_stats.get(cid, StreamStats()).fps, 1),
+                    "audio_level_dbfs": level_dbfs(levels, cid),
+                    "speaking": levels.get(cid, -math.inf) > SPEAKING_DBFS,
                 }
             )
     return {
@@ -91,6 +110,9 @@ def status(kiosk: Kiosk) -> dict[str, Any]:
         "resumes": kiosk.stats.resumes,
         "uptime_seconds": round(kiosk.clock() - kiosk.stats.started_at, 1),
         **kiosk.room.status(kiosk.wall_clock()),
+        "server_reachable": kiosk.server_reachable,
+        "rss_bytes": read_rss_bytes(),
+        "fleet": kiosk.fleet.status() if kiosk.fleet is not None else None,
         "versions": {
             "kiosk": __version__,
             "aiortc": aiortc.__version__,
@@ -100,31 +122,40 @@ def status(kiosk: Kiosk) -> dict[str, Any]:
     }
 
 
-def metrics_text(kiosk: Kiosk) -> str:
-    """The /metrics text (Prometheus exposition format)."""
-    mt = kiosk.metrics
-    mt.describe("kiosk_frames_received_total", "Video frames decoded per remote stream")
-    mt.describe("kiosk_reconnects_total", "Signaling connections lost")
-    mt.describe("kiosk_in_call", "1 while in a call")
-    state = kiosk.machine.state
-    mt.set("kiosk_in_call", 1.0 if state == m.CallState.IN_CALL else 0.0)
-    for each in m.CallState:
-        mt.set("kiosk_state", 1.0 if state == each else 0.0, state=str(each))
+def metrics_sample(kiosk: Kiosk) -> KioskSample:
+    """The facts /metrics shows, read at scrape time (see :mod:`kiosk.app.metrics`)."""
     client, media = kiosk.client, kiosk.media
+    streams: list[StreamSample] = []
     if media is not None:
+        levels = media.levels()
         for cid, frames in media.frames.items():
-            participant = client.model.participants.get(cid) if client else None
-            stream = participant.stream if participant else None
-            label = stream.stream_id if stream else cid
-            mt.set("kiosk_frames_received_total", float(frames.frame_count), stream=label)
-            mt.set("kiosk_stream_fps", kiosk.stream_stats.get(cid, StreamStats()).fps, stream=label)
-    mt.describe("kiosk_display_on", "1 while the display is on, 0 in standby")
-    mt.set("kiosk_display_on", 1.0 if kiosk.room.display_mode.value == "on" else 0.0)
-    calendar = kiosk.room.calendar
-    if calendar is not None:
-        mt.describe("kiosk_calendar_ok", "1 when the last calendar read succeeded")
-        mt.set("kiosk_calendar_ok", 1.0 if calendar.ok else 0.0)
-    if kiosk.renderer is not None:
-        for key, value in dataclasses.asdict(kiosk.renderer.stats).items():
-            mt.set(f"kiosk_render_{key}", float(value))
-    return mt.render()
+            streams.append(
+                StreamSample(
+                    connection_id=cid,
+                    participant=client.model.name_of(cid) if client is not None else cid,
+                    frames_received=frames.frame_count,
+                    fps=kiosk.stream_stats.get(cid, StreamStats()).fps,
+                    level_dbfs=level_dbfs(levels, cid),
+                    speaking=levels.get(cid, -math.inf) > SPEAKING_DBFS,
+                )
+            )
+    stats = kiosk.stats
+    return KioskSample(
+        state=str(kiosk.machine.state),
+        uptime_seconds=kiosk.clock() - stats.started_at,
+        joins=stats.joins,
+        reconnects=stats.reconnects,
+        resumes=stats.resumes,
+        join_seconds=stats.join_seconds,
+        streams=tuple(streams),
+        render=dataclasses.asdict(kiosk.renderer.stats) if kiosk.renderer is not None else {},
+        state_changes=dict(stats.state_changes),
+        fleet_connected=kiosk.fleet.connected if kiosk.fleet is not None else None,
+        display_on=kiosk.room.display_mode.value == "on",
+        calendar_ok=kiosk.room.calendar.ok if kiosk.room.calendar is not None else None,
+    )
+
+
+def metrics_text(kiosk: Kiosk) -> str:
+    """The /metrics text (Prometheus exposition format, written by prometheus_client)."""
+    return kiosk.prometheus.render()

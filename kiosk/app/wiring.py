@@ -3,17 +3,24 @@ settings values and providers the rest of the kiosk takes (docs/architecture.md)
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
 from urllib.parse import urlsplit
 
 from kiosk.app import machine as m
 from kiosk.app.status import StatusOptions
-from kiosk.config import KioskConfig, resolve_secret, resolve_status_token
+from kiosk.config import KioskConfig, resolve_mqtt_password, resolve_secret, resolve_status_token
 from kiosk.controls.actions import Action
 from kiosk.controls.buttons import ButtonSpec
 from kiosk.controls.leds import LedSpec
 from kiosk.errors import ConfigError
+from kiosk.fleet.settings import (
+    FleetSettings,
+    RemoteControl,
+    default_topic_prefix,
+    parse_broker_url,
+)
 from kiosk.media import ice as ice_seam
 from kiosk.media.devices import CameraSettings
 from kiosk.openvidu.tls import make_ssl_context
@@ -27,6 +34,8 @@ from kiosk.openvidu.urls import SignalingPolicy
 from kiosk.redact import register_secret
 from kiosk.screen.display import DisplaySettings
 from kiosk.screen.mainview import MainViewPolicy
+
+log = logging.getLogger(__name__)
 
 BUTTON_ACTIONS = ("join_leave", "next", "mute_mic", "camera")
 LED_NAMES = ("call", "muted", "camera_off")
@@ -174,3 +183,42 @@ def token_provider_for_session(
         update={"session": config.session.model_copy(update={"id": session_id})}
     )
     return token_provider_from_config(other, env)
+
+
+def fleet_settings_from_config(
+    config: KioskConfig, env: Mapping[str, str] | None = None
+) -> FleetSettings | None:
+    """None when the fleet link is off; reads the password file or credential when it is on."""
+    mqtt = config.mqtt
+    if not mqtt.enabled or mqtt.url is None:
+        return None
+    broker = parse_broker_url(mqtt.url)
+    room_id = mqtt.room_id or config.session.id[:64]
+    password = resolve_mqtt_password(mqtt, os.environ if env is None else env)
+    if password is not None and not broker.tls:
+        log.warning("mqtt.url: %s is not TLS: the MQTT password travels unencrypted", broker)
+    c = mqtt.control
+    return FleetSettings(
+        broker=broker,
+        room_id=room_id,
+        room_name=config.display.room_name or config.session.name,
+        client_id=mqtt.client_id or f"kiosk-{room_id}",
+        topic_prefix=mqtt.topic_prefix or default_topic_prefix(room_id),
+        discovery_prefix=mqtt.discovery_prefix,
+        discovery=mqtt.discovery,
+        username=mqtt.username,
+        password=password,
+        ca_file=mqtt.ca_file,
+        control=RemoteControl(
+            join=c.join,
+            leave=c.leave,
+            rejoin=c.rejoin,
+            next=c.next,
+            mute=c.mute,
+            unmute=c.unmute,
+            restart=c.restart,
+            screenshot=c.screenshot,
+        ),
+        state_interval=mqtt.state_interval_seconds,
+        keepalive=mqtt.keepalive_seconds,
+    )

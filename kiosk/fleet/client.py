@@ -113,6 +113,10 @@ class FleetClient:
     def stop(self) -> None:
         self._stopping.set()
 
+    @property
+    def connected(self) -> bool:
+        return self.phase == Phase.CONNECTED
+
     def status(self) -> dict[str, Any]:
         """The link's own facts for /status (never the password)."""
         return {
@@ -198,6 +202,9 @@ class FleetClient:
             try:
                 await self._online(client)
                 await self._serve(client)
+            except asyncio.CancelledError:
+                self._stopping.set()  # cancelled is stopped: say offline before DISCONNECT
+                raise
             finally:
                 self._client = None
                 if self._stopping.is_set():

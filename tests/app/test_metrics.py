@@ -13,6 +13,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from kiosk.app.metrics import KioskMetrics, KioskSample, StreamSample
 from kiosk.app.status import StatusServer
 
+pytestmark = pytest.mark.integration  # runs promtool
+
 ANA = StreamSample("con_ana", "Ana", frames_received=300, fps=29.5, level_dbfs=-20.0, speaking=True)
 BO = StreamSample("con_bo", 'Bo "the boss"\\', frames_received=12, fps=3.0)
 

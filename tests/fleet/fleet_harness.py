@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import os
+import shutil
 from typing import Any
 
 import aiomqtt
@@ -22,6 +23,17 @@ def require_mosquitto() -> None:
         if os.environ.get("CI") == "true":
             pytest.fail(reason)
         pytest.skip(reason)
+
+
+def require_program(name: str, package: str) -> str:
+    """The path of ``name``; skip (locally) or fail (CI=true) when it is not installed."""
+    path = shutil.which(name)
+    if path is None:
+        reason = f"{name} is not installed (Debian package {package})"
+        if os.environ.get("CI") == "true":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return path
 
 
 USERS = {"room-a": "pw-room-a-1", "room-b": "pw-room-b-2", "admin": "pw-admin-3"}

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from kiosk.app import machine as m
-from kiosk.app.fleet import KioskFleetPort, facts_from_status, fleet_settings_from_config
+from kiosk.app.fleet import KioskFleetPort, facts_from_status
+from kiosk.app.wiring import fleet_settings_from_config
 from kiosk.config import parse_config
 from kiosk.controls.actions import Action
 from kiosk.errors import ConfigError
