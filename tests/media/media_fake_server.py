@@ -22,6 +22,7 @@ from kiosk.media.peer import local_candidates, parse_candidate
 from kiosk.openvidu.events import IceCandidateReceived
 
 Deliver = Callable[[str, IceCandidateReceived], Awaitable[None]]
+ALICE, BOB = "con_Alice00001", "con_Bob0000002"  # connection ids of the two participants
 
 
 def strip_candidates(sdp: str) -> str:

@@ -13,7 +13,6 @@ import pytest
 from aiortc.mediastreams import MediaStreamTrack
 
 from kiosk.media.ice import IceSettings
-from kiosk.media.patches import Patches
 from kiosk.media.peer import PeerBase
 from kiosk.media.publisher import Publisher
 from kiosk.media.sinks import AudioMixer, LatestFrame
@@ -22,17 +21,12 @@ from kiosk.media.testpattern import TestPatternTrack, latency_ms, read_timestamp
 from kiosk.media.tone import ToneTrack
 from kiosk.openvidu.events import IceCandidateReceived, StreamInfo
 from kiosk.testing.waits import wait_until
-from tests.media.media_fake_server import FakeServer
+from tests.media.media_fake_server import ALICE, BOB, FakeServer
 
-pytestmark = pytest.mark.integration  # real aiortc peers / child processes
+# real aiortc peers; ICE on loopback (the entry points' patches, restored afterwards)
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("loopback_ice")]
 
 ICE = IceSettings.loopback()
-ALICE, BOB = "con_Alice00001", "con_Bob0000002"
-
-
-@pytest.fixture(autouse=True)
-def _loopback(loopback_ice: Patches) -> Patches:
-    return loopback_ice
 
 
 class Harness:

@@ -13,7 +13,6 @@ import pytest
 
 from kiosk.media.devices import LocalMedia
 from kiosk.media.ice import IceSettings
-from kiosk.media.patches import Patches
 from kiosk.media.session_media import MediaSession
 from kiosk.media.sinks import AudioMixer
 from kiosk.media.testpattern import TestPatternTrack, read_timestamp
@@ -27,17 +26,12 @@ from kiosk.openvidu.events import (
 )
 from kiosk.openvidu.session_model import SessionModel
 from kiosk.testing.waits import wait_until
-from tests.media.media_fake_server import FakeServer
+from tests.media.media_fake_server import ALICE, BOB, FakeServer
 
-pytestmark = pytest.mark.integration  # real aiortc peers / child processes
+# real aiortc peers; ICE on loopback (the entry points' patches, restored afterwards)
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("loopback_ice")]
 
 ICE = IceSettings.loopback()
-ALICE, BOB = "con_Alice00001", "con_Bob0000002"
-
-
-@pytest.fixture(autouse=True)
-def _loopback(loopback_ice: Patches) -> Patches:
-    return loopback_ice
 
 
 def stream_json(stream_id: str) -> dict[str, Any]:
