@@ -17,6 +17,7 @@ from kiosk.config.models import KioskConfig
 from kiosk.config.secret import (
     CREDENTIAL_NAME,
     read_secret_file,
+    resolve_mqtt_password,
     resolve_secret,
     resolve_status_token,
 )
@@ -122,6 +123,8 @@ def check_config(
         problems = _resolve_like_run(config, os.environ if env is None else env, unit)
         if config.status.token_file is not None:
             resolve_status_token(config.status, env={})
+        if config.mqtt.enabled and config.mqtt.password_file is not None:
+            resolve_mqtt_password(config.mqtt, env={})
     except FileProblem as exc:
         return 2, [redact(f"{source}: {problem}") for problem in exc.problems]
     except ConfigError as exc:

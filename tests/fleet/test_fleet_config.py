@@ -9,7 +9,7 @@ import pytest
 from kiosk.app import machine as m
 from kiosk.app.fleet import KioskFleetPort, facts_from_status
 from kiosk.app.wiring import fleet_settings_from_config
-from kiosk.config import parse_config
+from kiosk.config import check_config, parse_config
 from kiosk.controls.actions import Action
 from kiosk.errors import ConfigError
 from kiosk.fleet.commands import Command, CommandName
@@ -182,3 +182,18 @@ def test_restart_is_the_ordinary_shutdown_and_facts_carry_rss() -> None:
     facts = port.facts()
     assert facts.call_state == "idle"
     assert facts.rss_bytes is not None and facts.rss_bytes > 1_000_000
+
+
+def test_check_config_reads_the_mqtt_password_file(tmp_path: Path) -> None:
+    empty = tmp_path / "mqtt-password"
+    empty.write_text("")
+    config = tmp_path / "kiosk.yaml"
+    config.write_text(
+        BASE + f"mqtt: {{enabled: true, url: 'mqtt://h', password_file: '{empty}'}}\n"
+    )
+    env = {"KIOSK_OPENVIDU_SECRET": "s"}
+    code, lines = check_config(config, env=env, unit=None, devices=False)
+    assert code == 2
+    assert any(line.startswith("mqtt.password_file: ") and "empty" in line for line in lines)
+    empty.write_text("pw-check-config-99\n")
+    assert check_config(config, env=env, unit=None, devices=False) == (0, ["OK"])
