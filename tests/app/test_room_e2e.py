@@ -175,3 +175,46 @@ async def test_calendar_joins_the_booked_session_and_leaves_after_the_end(setup:
         kiosk.post(m.Shutdown())
         code = await asyncio.wait_for(run, 10)
     assert code == 0
+
+
+async def test_pir_wakes_the_display_and_an_empty_room_leaves_the_meeting(setup: Setup) -> None:
+    wall = WallClock(START)
+    extra = """
+buttons: {pin_factory: mock}
+occupancy: {pin: 23, hold_minutes: 1, leave_empty_minutes: 5}
+"""
+    kiosk = Kiosk(
+        parse_config(_config(setup.server.url, setup.calendar_url, extra)), wall_clock=wall
+    )
+    run = asyncio.create_task(kiosk.run())
+    try:
+        await _until(lambda: kiosk.pir is not None and kiosk.pir.available, 10, "the PIR sensor")
+        assert kiosk.pir is not None
+        pin = kiosk.pir._device.pin  # gpiozero MockPin behind MotionSensor
+        assert kiosk.room.calendar is not None
+        await _until(lambda: kiosk.room.calendar.ok, 15, "the calendar read")  # type: ignore[union-attr]
+
+        wall.now = START + timedelta(minutes=5, seconds=1)
+        await _until(lambda: kiosk.room.display_mode is DisplayMode.STANDBY, 10, "standby")
+        pin.drive_high()  # someone walks in
+        await _until(lambda: kiosk.room.display_mode is DisplayMode.ON, 10, "wake on presence")
+        assert kiosk.status()["occupancy"]["present"] is True
+        pin.drive_low()
+
+        wall.now = START + timedelta(minutes=8)
+        await _until(lambda: kiosk.machine.state == m.CallState.IN_CALL, 20, "in call")
+        # Nobody in the room since 09:06 (last motion + 1 min hold); the meeting started 09:10:
+        # 5 empty minutes after the start the kiosk leaves, and does not join it again.
+        wall.now = START + timedelta(minutes=14, seconds=30)
+        await asyncio.sleep(1.5)
+        assert kiosk.machine.state == m.CallState.IN_CALL
+        wall.now = START + timedelta(minutes=15)
+        await _until(lambda: kiosk.machine.state == m.CallState.IDLE, 20, "left the empty room")
+        await _until(lambda: "Room 4" not in _in_session(setup.server, "standup"), 10, "gone")
+        wall.now = START + timedelta(minutes=16)
+        await asyncio.sleep(1.5)
+        assert kiosk.machine.state == m.CallState.IDLE
+    finally:
+        kiosk.post(m.Shutdown())
+        code = await asyncio.wait_for(run, 10)
+    assert code == 0
