@@ -18,7 +18,10 @@ import socket
 import sys
 import tempfile
 from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+from aiohttp import web
 
 from kiosk.app import machine as m
 from kiosk.app.kiosk import Kiosk
@@ -39,15 +42,63 @@ def has_display(env: dict[str, str] | os._Environ[str] = os.environ) -> bool:
     return bool(env.get("DISPLAY") or env.get("WAYLAND_DISPLAY"))
 
 
-def demo_config(server_url: str, *, windowed: bool, status_listen: str) -> str:
+JOIN_BEFORE_SECONDS = 60.0
+
+
+def demo_calendar(server_url: str, start: datetime, minutes: int = 30) -> bytes:
+    """The demo room's calendar: the demo meeting (linking to the dev server's session) and a
+    later meeting on another server (listed, never joined)."""
+    stamp = "%Y%m%dT%H%M%SZ"
+    start = start.astimezone(UTC)
+    end = start + timedelta(minutes=minutes)
+    later = start + timedelta(hours=1)
+    return (
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//kiosk demo//EN\r\n"
+        f"BEGIN:VEVENT\r\nUID:demo-1@kiosk\r\nDTSTAMP:{start:{stamp}}\r\n"
+        f"DTSTART:{start:{stamp}}\r\nDTEND:{end:{stamp}}\r\nSUMMARY:Demo meeting\r\n"
+        f"LOCATION:{server_url}/#/{SESSION}\r\nEND:VEVENT\r\n"
+        f"BEGIN:VEVENT\r\nUID:demo-2@kiosk\r\nDTSTAMP:{start:{stamp}}\r\n"
+        f"DTSTART:{later:{stamp}}\r\nDTEND:{later + timedelta(minutes=30):{stamp}}\r\n"
+        "SUMMARY:Partner call (another server)\r\n"
+        "LOCATION:https://meet.example.com/#/partners\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+    ).encode()
+
+
+async def _serve_calendar(body: bytes) -> tuple[web.AppRunner, str]:
+    """The demo calendar as an .ics address on 127.0.0.1 (a free port)."""
+
+    async def room_ics(request: web.Request) -> web.Response:
+        return web.Response(body=body, content_type="text/calendar")
+
+    app = web.Application()
+    app.router.add_get("/demo-room.ics", room_ics)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    port = int(sock.getsockname()[1])
+    await web.SockSite(runner, sock).start()
+    return runner, f"http://127.0.0.1:{port}/demo-room.ics"
+
+
+def demo_config(
+    server_url: str, *, windowed: bool, status_listen: str, calendar_url: str | None = None
+) -> str:
     display = (
         "{driver: auto, fullscreen: false, size: 1280x720, allow_quit: true}"
         if windowed
         else "{driver: dummy, fullscreen: false, size: 1920x1080}"
     )
+    calendar = (
+        f'calendar: {{url: "{calendar_url}", join_before_minutes: {JOIN_BEFORE_SECONDS / 60:g}, '
+        "refresh_seconds: 10}\n"
+        if calendar_url
+        else ""
+    )
     return f"""
 server: {{url: "{server_url}", secret: {SECRET}}}
-session: {{id: {SESSION}, name: "Meeting room 4.01"}}
+session: {{id: {"Lobby" if calendar_url else SESSION}, name: "Meeting room 4.01",
+           auto_join: {"false" if calendar_url else "true"}}}
 media:
   camera: {{device: test-pattern}}
   microphone: {{device: test-tone}}
@@ -55,7 +106,7 @@ media:
 ice: {{host_addresses: ["127.0.0.1"], loopback_only: true}}
 display: {display}
 status: {{listen: "{status_listen}"}}
-"""
+{calendar}"""
 
 
 def _port_free(port: int) -> bool:
@@ -89,6 +140,7 @@ async def run_demo(
     status_port: int,
     screenshot: Path | None,
     windowed: bool,
+    meeting_in: float = 2.0,
 ) -> int:
     install_loop_exception_handler()
     settings = ice.IceSettings.loopback()  # installed by main_from_args
@@ -102,8 +154,16 @@ async def run_demo(
         name="demo-bots",
     )
     listen = f"127.0.0.1:{status_port if _port_free(status_port) else 0}"
+    # The room's calendar books the demo meeting: the kiosk joins join_before ahead of it.
+    start = datetime.now(UTC) + timedelta(seconds=JOIN_BEFORE_SECONDS + meeting_in)
+    calendar, calendar_url = await _serve_calendar(demo_calendar(server.url, start))
+    print(
+        f"kiosk demo: calendar books 'Demo meeting' at {start.astimezone():%H:%M:%S}; "
+        f"the kiosk joins {JOIN_BEFORE_SECONDS:g} s before it (in {meeting_in:g} s)"
+    )
     config = parse_config(
-        demo_config(server.url, windowed=windowed, status_listen=listen), "<demo>"
+        demo_config(server.url, windowed=windowed, status_listen=listen, calendar_url=calendar_url),
+        "<demo>",
     )
     kiosk = Kiosk(config, ice=settings)
     shots = asyncio.create_task(_announce_and_shoot(kiosk, screenshot), name="demo-screens")
@@ -116,6 +176,7 @@ async def run_demo(
         stop_bots.set()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(bot_task, 10)
+        await calendar.cleanup()
         await server.stop()
     return code
 
@@ -143,6 +204,7 @@ async def _announce_and_shoot(kiosk: Kiosk, path: Path | None) -> None:
             {
                 "state": status["state"],
                 "participants": [f"{p['name']} {p['fps']:.0f} fps" for p in status["participants"]],
+                "session": status["session_id"],
             }
         )
         if line != last_state:
@@ -176,6 +238,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--headless", action="store_true", help="dummy display even where a display exists"
     )
+    parser.add_argument(
+        "--join-in",
+        type=float,
+        default=2.0,
+        help="seconds until the calendar's demo meeting opens and the kiosk joins (default 2)",
+    )
     parser.add_argument("--log-level", default="INFO")
 
 
@@ -199,5 +267,6 @@ def main_from_args(args: argparse.Namespace) -> int:
             if args.screenshot is None
             else (Path(args.screenshot) if args.screenshot else None),
             windowed=windowed,
+            meeting_in=min(max(args.join_in, 0.0), 3600.0),
         )
     )

@@ -43,7 +43,7 @@ def test_demo_runs_headless_and_writes_a_screenshot(tmp_path: Path) -> None:
         kiosk(
             "demo",
             "--duration",
-            "9",
+            "15",
             "--port",
             "0",
             "--status-port",
@@ -59,6 +59,9 @@ def test_demo_runs_headless_and_writes_a_screenshot(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "kiosk demo: status http://127.0.0.1:" in proc.stdout
+    # The join is the calendar's: the demo room's calendar books the meeting on the dev server.
+    assert "kiosk demo: calendar books 'Demo meeting'" in proc.stdout
+    assert "calendar: joining session DemoRoom for 'Demo meeting'" in proc.stdout + proc.stderr
     assert re.search(
         r'"state": "in_call", "participants": \["Alice \d+ fps", "Bob \d+ fps", '
         r'"Carol \d+ fps"\]',

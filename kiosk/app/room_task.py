@@ -46,6 +46,9 @@ def step(kiosk: Kiosk) -> RoomStep:
     """One step: facts in, decision executed, display mode returned (applied by the caller)."""
     room = kiosk.room
     now = kiosk.wall_clock()
+    if kiosk.machine.state == m.CallState.LEAVING or kiosk.machine.finished:
+        # Between two calls (or shutting down): decide again once the leave is done.
+        return RoomStep(None, room.display_mode)
     room.call_update(call_session(kiosk), remote_count(kiosk), now)
     result = room.step(now)
     decision = result.decision
