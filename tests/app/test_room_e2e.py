@@ -106,6 +106,11 @@ standby: {{enabled: true, after_minutes: 5, meeting_within_minutes: 3, method: b
 """
 
 
+def _state(kiosk: Kiosk) -> m.CallState:
+    """The machine's state, read afresh (no narrowing from an earlier assert)."""
+    return kiosk.machine.state
+
+
 def _in_session(server: DevServer, session: str) -> set[str]:
     found = server.state.sessions.get(session)
     if found is None:
@@ -188,32 +193,34 @@ occupancy: {pin: 23, hold_minutes: 1, leave_empty_minutes: 5}
     )
     run = asyncio.create_task(kiosk.run())
     try:
-        await _until(lambda: kiosk.pir is not None and kiosk.pir.available, 10, "the PIR sensor")
+        await wait_until(
+            lambda: kiosk.pir is not None and kiosk.pir.available, 10, "the PIR sensor"
+        )
         assert kiosk.pir is not None
         pin = kiosk.pir._device.pin  # gpiozero MockPin behind MotionSensor
         assert kiosk.room.calendar is not None
-        await _until(lambda: kiosk.room.calendar.ok, 15, "the calendar read")  # type: ignore[union-attr]
+        await wait_until(lambda: kiosk.room.calendar.ok, 15, "the calendar read")  # type: ignore[union-attr]
 
         wall.now = START + timedelta(minutes=5, seconds=1)
-        await _until(lambda: kiosk.room.display_mode is DisplayMode.STANDBY, 10, "standby")
+        await wait_until(lambda: kiosk.room.display_mode is DisplayMode.STANDBY, 10, "standby")
         pin.drive_high()  # someone walks in
-        await _until(lambda: kiosk.room.display_mode is DisplayMode.ON, 10, "wake on presence")
+        await wait_until(lambda: kiosk.room.display_mode is DisplayMode.ON, 10, "wake on presence")
         assert kiosk.status()["occupancy"]["present"] is True
         pin.drive_low()
 
         wall.now = START + timedelta(minutes=8)
-        await _until(lambda: kiosk.machine.state == m.CallState.IN_CALL, 20, "in call")
+        await wait_until(lambda: kiosk.machine.state == m.CallState.IN_CALL, 20, "in call")
         # Nobody in the room since 09:06 (last motion + 1 min hold); the meeting started 09:10:
         # 5 empty minutes after the start the kiosk leaves, and does not join it again.
         wall.now = START + timedelta(minutes=14, seconds=30)
         await asyncio.sleep(1.5)
-        assert kiosk.machine.state == m.CallState.IN_CALL
+        assert _state(kiosk) == m.CallState.IN_CALL
         wall.now = START + timedelta(minutes=15)
-        await _until(lambda: kiosk.machine.state == m.CallState.IDLE, 20, "left the empty room")
-        await _until(lambda: "Room 4" not in _in_session(setup.server, "standup"), 10, "gone")
+        await wait_until(lambda: kiosk.machine.state == m.CallState.IDLE, 20, "left the empty room")
+        await wait_until(lambda: "Room 4" not in _in_session(setup.server, "standup"), 10, "gone")
         wall.now = START + timedelta(minutes=16)
         await asyncio.sleep(1.5)
-        assert kiosk.machine.state == m.CallState.IDLE
+        assert _state(kiosk) == m.CallState.IDLE
     finally:
         kiosk.post(m.Shutdown())
         code = await asyncio.wait_for(run, 10)
