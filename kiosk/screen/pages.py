@@ -118,9 +118,9 @@ class StatePainter:
             y = self._line(
                 target, view.hint, s.line, theme.HINT_COLOR, bg, cx, y, max_w, min_size=s.small
             )
-            y = max(y + gap * 2, round(h * 0.56))
+            y = max(y + gap, round(h * 0.52))
             for when, title, countdown in view.agenda:
-                if y > h - round(h * 0.08) - 5 * s.small:
+                if y > h - round(h * 0.08) - 4 * s.small - s.pad:
                     break
                 line = "   ".join(part for part in (when, title, countdown) if part)
                 y = self._line(
