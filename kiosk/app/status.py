@@ -12,11 +12,14 @@ What reaches it is bounded (see docs/security.md):
   time); the ``Host`` header must be an IP address, ``localhost``, this machine's name or a
   configured name, so a web page on the LAN cannot reach it through DNS rebinding; screenshots
   can be switched off. Every answer carries ``Cache-Control: no-store``.
-* **What it can hold**: at most ``max_connections`` connections (more wait in the kernel's accept
-  queue); a connection that has not sent a whole request within ``idle_timeout`` seconds (a
-  half-sent request, an idle keep-alive) is closed, and so is one that a request keeps busy
-  longer than ``request_timeout``. One screenshot is encoded at a time, shared by every request
-  that asks meanwhile and reused for ``screenshot_reuse`` seconds.
+* **What it can hold**: at most ``max_connections`` connections; at the cap a new client
+  replaces the connection idle the longest (a half-sent request cannot lock an admin out), and
+  waits in the kernel's accept queue while every slot is inside a request. A connection that
+  has not sent a whole request within ``idle_timeout`` seconds (a half-sent request, an idle
+  keep-alive) is closed,
+  and so is one that a request keeps busy longer than ``request_timeout``. One screenshot is
+  encoded at a time, shared by every request that asks meanwhile and reused for
+  ``screenshot_reuse`` seconds.
 * **What it logs**: one line per kind of error per minute, never one per request; ``accept()``
   failing while file descriptors run out is one such kind, without a traceback.
 """
@@ -190,8 +193,8 @@ class StatusServer:
         self._server: _Server | None = None
         self._sock: socket.socket | None = None
         self._tasks: list[asyncio.Task[None]] = []
-        self._slots = asyncio.Semaphore(self.options.max_connections)
         self._conns: dict[RequestHandler, _Conn] = {}
+        self._changed = asyncio.Event()  # a connection closed or finished a request
         self._errors = Throttle(60.0)
         self._shot_task: asyncio.Task[bytes | None] | None = None
         self._shot_cache: tuple[float, bytes] | None = None
@@ -344,32 +347,58 @@ class StatusServer:
         loop = asyncio.get_running_loop()
         assert self._server is not None
         while True:
-            await self._slots.acquire()  # at the cap, new clients wait in the accept queue
+            # Every slot inside a request: let new clients wait in the kernel's accept queue
+            # until one finishes, rather than refusing them.
+            while len(self._conns) >= self.options.max_connections and not self._idle():
+                self._changed.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._changed.wait(), 0.25)
             try:
                 conn, _addr = await loop.sock_accept(sock)
             except OSError as exc:
-                self._slots.release()
                 name = errno.errorcode.get(exc.errno or 0, type(exc).__name__)
                 self._error(f"accept:{name}", "accept() failed: %s", exc.strerror or name)
                 await asyncio.sleep(self.accept_retry)  # out of fds: let some close first
                 continue
-            except BaseException:
-                self._slots.release()
-                raise
+            if len(self._conns) >= self.options.max_connections and not self._evict_idle():
+                conn.close()  # every slot is answering a request: this client tries again
+                self._error("full", "all %d connections busy; refused one", len(self._conns))
+                continue
             try:
                 conn.setblocking(False)
                 await loop.connect_accepted_socket(self._server, conn)
             except OSError as exc:
                 conn.close()
-                self._slots.release()
                 self._error("connect", "could not set up a connection: %s", exc.strerror or exc)
+
+    def _idle(self) -> list[tuple[float, RequestHandler]]:
+        return [
+            (conn.since, handler)
+            for handler, conn in self._conns.items()
+            if not conn.busy and conn.transport.get_write_buffer_size() == 0
+        ]
+
+    def _evict_idle(self) -> bool:
+        """At the cap, make room for a new client: close the connection idle the longest.
+
+        Half-sent requests and idle keep-alives cannot keep a new client (an admin's /status)
+        out; a connection inside a request is never closed for this.
+        """
+        idle = self._idle()
+        if not idle:
+            return False
+        _, handler = min(idle, key=lambda item: item[0])
+        conn = self._conns.pop(handler)
+        conn.transport.abort()
+        self._error("evict", "connection cap (%d) reached; closing idle ones", len(self._conns) + 1)
+        return True
 
     def _opened(self, handler: RequestHandler, transport: asyncio.Transport) -> None:
         self._conns[handler] = _Conn(transport, time.monotonic())
 
     def _closed(self, handler: RequestHandler) -> None:
-        if self._conns.pop(handler, None) is not None:
-            self._slots.release()
+        self._conns.pop(handler, None)
+        self._changed.set()
 
     async def _reaper(self) -> None:
         """Close half-sent requests, idle keep-alives and requests that take too long."""
@@ -398,6 +427,7 @@ class StatusServer:
             if conn is not None:
                 conn.busy = False
                 conn.since = time.monotonic()  # the idle clock restarts after each request
+            self._changed.set()
         response.headers.update(_NO_STORE)
         return response
 
