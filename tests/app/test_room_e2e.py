@@ -66,14 +66,16 @@ async def setup(loopback_ice: Patches) -> AsyncIterator[Setup]:
 
 
 @contextlib.asynccontextmanager
-async def _calendar(server: DevServer) -> AsyncIterator[tuple[str, list[int]]]:
-    """The room's ICS calendar over HTTP on 127.0.0.1 (a stand-up on ``server``)."""
+async def _calendar(
+    server: DevServer, body: bytes | None = None
+) -> AsyncIterator[tuple[str, list[int]]]:
+    """The room's ICS calendar over HTTP on 127.0.0.1 (by default a stand-up on ``server``)."""
     served: list[int] = []
 
     async def room_ics(request: web.Request) -> web.Response:
         served.append(1)
-        body = _ics(server.url, START + timedelta(minutes=10), 30, "standup")
-        return web.Response(body=body, content_type="text/calendar")
+        text = body or _ics(server.url, START + timedelta(minutes=10), 30, "standup")
+        return web.Response(body=text, content_type="text/calendar")
 
     app = web.Application()
     app.router.add_get("/cal/room.ics", room_ics)
@@ -225,3 +227,34 @@ occupancy: {pin: 23, hold_minutes: 1, leave_empty_minutes: 5}
         kiosk.post(m.Shutdown())
         code = await asyncio.wait_for(run, 10)
     assert code == 0
+
+
+async def test_back_to_back_meetings_switch_sessions(loopback_ice: Patches) -> None:
+    async with dev_server() as server:
+        first = _ics(server.url, START + timedelta(minutes=10), 30, "standup")
+        second = _ics(server.url, START + timedelta(minutes=40), 30, "review")
+        # one calendar with both meetings: the second file's events appended to the first's
+        events = second.split(b"BEGIN:VEVENT", 1)[1].replace(b"UID:e2e-", b"UID:e2e-b")
+        body = first.replace(b"END:VCALENDAR\r\n", b"BEGIN:VEVENT" + events)
+        async with _calendar(server, body) as (url, _served):
+            wall = WallClock(START + timedelta(minutes=8))
+            kiosk = Kiosk(parse_config(_config(server.url, url)), wall_clock=wall)
+            run = asyncio.create_task(kiosk.run())
+            try:
+                await wait_until(lambda: _state(kiosk) == m.CallState.IN_CALL, 20, "in call")
+                assert "Room 4" in _in_session(server, "standup")
+                # 09:38: the review's join window is open, but the stand-up runs until 09:40.
+                wall.now = START + timedelta(minutes=38)
+                await asyncio.sleep(1.5)
+                assert kiosk.session_id == "standup"
+                wall.now = START + timedelta(minutes=40)
+                await wait_until(
+                    lambda: "Room 4" in _in_session(server, "review"), 30, "in the review"
+                )
+                await wait_until(lambda: _state(kiosk) == m.CallState.IN_CALL, 20, "in call")
+                assert "Room 4" not in _in_session(server, "standup")
+                assert kiosk.status()["calendar"]["joined"]["session"] == "review"
+            finally:
+                kiosk.post(m.Shutdown())
+                code = await asyncio.wait_for(run, 10)
+            assert code == 0
