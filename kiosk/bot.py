@@ -15,8 +15,15 @@ import logging
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
-from kiosk.errors import ConfigError, KioskError
+from kiosk.errors import (
+    AuthenticationFailed,
+    ConfigError,
+    KioskError,
+    ServerRejected,
+    TlsUntrusted,
+)
 from kiosk.logsetup import install_loop_exception_handler, setup_logging
 from kiosk.media import ice as ice_seam
 from kiosk.media import patches
@@ -36,6 +43,8 @@ from kiosk.openvidu.urls import SignalingPolicy
 from kiosk.secret_input import add_secret_arguments, secret_from_args
 
 SECRET_ENV = "KIOSK_OPENVIDU_SECRET"
+# An untrusted certificate, in this command's own words (not the kiosk config's keys).
+BOT_TLS_HINT = "pass --ca-file PEM (the CA that signed it) or --insecure"
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +131,13 @@ class Bot:
                 await self._one_call(stop)
             except KioskError as exc:
                 self.last_error = str(exc)
+                if hopeless(exc):
+                    log.error(
+                        "bot %s: %s — not retrying: the same request gets the same answer",
+                        self.name,
+                        exc,
+                    )
+                    return
                 log.warning(
                     "bot %s: %s — retrying in %g s", self.name, exc, self.options.retry_seconds
                 )
@@ -138,6 +154,7 @@ class Bot:
             ws_host_override=o.websocket_host,
             policy=SignalingPolicy(o.server, o.allow_token_hosts),
             platform="kiosk bot (Python aiortc)",
+            tls_hint=BOT_TLS_HINT,
         )
         token = await self.tokens.get_token()
         join = await client.join(token)
@@ -190,10 +207,19 @@ class Bot:
                     ) from exc
 
 
+def hopeless(exc: KioskError) -> bool:
+    """An answer a retry cannot change: bad request, wrong secret, refused, untrusted TLS."""
+    if isinstance(exc, ServerRejected):
+        return exc.status in (400, 401, 403)
+    return isinstance(exc, AuthenticationFailed | TlsUntrusted | ConfigError)
+
+
 def token_provider(o: BotOptions) -> TokenProvider:
     ssl_context = make_ssl_context(not o.insecure, o.ca_file)
     if o.application_url:
-        return AppServerTokenProvider(o.application_url, o.session, ssl_context=ssl_context)
+        return AppServerTokenProvider(
+            o.application_url, o.session, ssl_context=ssl_context, tls_hint=BOT_TLS_HINT
+        )
     if not o.secret:
         raise ConfigError(
             ["bot: give --secret-file (or KIOSK_OPENVIDU_SECRET) or --application-url"]
@@ -204,6 +230,7 @@ def token_provider(o: BotOptions) -> TokenProvider:
         o.session,
         ssl_context=ssl_context,
         allow_http_secret=o.allow_http_secret,
+        tls_hint=BOT_TLS_HINT,
     )
 
 
@@ -226,18 +253,35 @@ async def run_bots(
     if on_started:
         on_started(bots)
     try:
-        if options.duration is not None:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), options.duration)
-            stop.set()
-        else:
-            await stop.wait()
+        await _until_stopped_or_all_gave_up(stop, tasks, options.duration)
+        stop.set()
     finally:
         stop.set()
         await asyncio.wait(tasks, timeout=10)
         for t in tasks:
             t.cancel()
     return bots
+
+
+async def _until_stopped_or_all_gave_up(
+    stop: asyncio.Event, tasks: list[asyncio.Task[None]], duration: float | None
+) -> None:
+    """Wait for ``stop``, ``duration`` or every bot having given up (a hopeless answer)."""
+    loop = asyncio.get_running_loop()
+    deadline = None if duration is None else loop.time() + duration
+    waiter = asyncio.create_task(stop.wait())
+    pending: set[asyncio.Task[Any]] = set(tasks)
+    try:
+        while pending and not stop.is_set():
+            remaining = None if deadline is None else deadline - loop.time()
+            if remaining is not None and remaining <= 0:
+                return
+            _done, pending = await asyncio.wait(
+                pending | {waiter}, timeout=remaining, return_when=asyncio.FIRST_COMPLETED
+            )
+            pending.discard(waiter)
+    finally:
+        waiter.cancel()
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

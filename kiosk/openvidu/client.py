@@ -28,6 +28,7 @@ from kiosk.openvidu.events import (
 from kiosk.openvidu.jsonrpc import Notification
 from kiosk.openvidu.session_model import Change, SessionModel
 from kiosk.openvidu.signaling import Signaling
+from kiosk.openvidu.tls import TLS_HINT
 from kiosk.openvidu.urls import SignalingPolicy, parse_token
 from kiosk.protocols import RpcCaller
 from kiosk.redact import register_secret
@@ -155,7 +156,9 @@ class OpenViduClient:
         open_timeout: float = 10.0,
         leave_timeout: float = 3.0,
         max_queued_events: int = 1000,
+        tls_hint: str = TLS_HINT,
     ) -> None:
+        self.tls_hint = tls_hint
         self.display_name = display_name
         self.ssl_context = ssl_context
         self.ws_host_override = ws_host_override
@@ -215,6 +218,7 @@ class OpenViduClient:
             ping_timeout=self.ping_timeout,
             request_timeout=self.request_timeout,
             open_timeout=self.open_timeout,
+            tls_hint=self.tls_hint,
         )
         self._signaling = signaling
         self._evicted = False

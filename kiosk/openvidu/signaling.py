@@ -44,6 +44,7 @@ from kiosk.openvidu.jsonrpc import (
     Notification,
     Response,
 )
+from kiosk.openvidu.tls import TLS_HINT
 from kiosk.redact import redact
 
 __all__ = ["Signaling"]
@@ -114,8 +115,10 @@ class Signaling:
         ping_timeout: float = 5.0,
         request_timeout: float = 10.0,
         open_timeout: float = 10.0,
+        tls_hint: str = TLS_HINT,
     ) -> None:
         self.url = url
+        self.tls_hint = tls_hint
         self.hostport = _hostport(url)
         self._ssl = ssl if url.lower().startswith("wss:") else None
         self._on_notification = on_notification
@@ -258,8 +261,7 @@ class Signaling:
             ) from exc
         except ssl_module.SSLCertVerificationError as exc:
             raise TlsUntrusted(
-                f"certificate of {where} is not trusted (signaling);"
-                " set server.ca_file or server.verify_tls: false"
+                f"certificate of {where} is not trusted (signaling); {self.tls_hint}"
             ) from exc
         except InvalidStatus as exc:
             status = exc.response.status_code

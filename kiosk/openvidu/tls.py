@@ -6,7 +6,11 @@ import ssl
 
 from kiosk.errors import ConfigError
 
-__all__ = ["make_ssl_context"]
+__all__ = ["TLS_HINT", "make_ssl_context"]
+
+# What to do about an untrusted certificate, in the kiosk config's words; other front ends
+# (kiosk bot) pass their own flags' words.
+TLS_HINT = "set server.ca_file or server.verify_tls: false"
 
 
 def make_ssl_context(verify: bool = True, ca_file: str | None = None) -> ssl.SSLContext:

@@ -26,6 +26,7 @@ from kiosk.errors import (
     ServerUnreachable,
     TlsUntrusted,
 )
+from kiosk.openvidu.tls import TLS_HINT
 from kiosk.openvidu.urls import parse_token
 from kiosk.redact import redact, register_secret
 
@@ -244,6 +245,7 @@ class RestTokenProvider:
         timeout: float = 10.0,
         transport: httpx.AsyncBaseTransport | None = None,
         allow_http_secret: bool = False,
+        tls_hint: str = TLS_HINT,
     ) -> None:
         register_secret(secret)
         check_secret_transport(base_url, allow_http_secret)
@@ -259,7 +261,7 @@ class RestTokenProvider:
             timeout=timeout,
             transport=transport,
             auth_hint="wrong OpenVidu secret",
-            tls_hint="set server.ca_file or server.verify_tls: false",
+            tls_hint=tls_hint,
         )
 
     async def get_token(self) -> str:
@@ -313,6 +315,7 @@ class AppServerTokenProvider:
         ssl_context: ssl.SSLContext | None = None,
         timeout: float = 10.0,
         transport: httpx.AsyncBaseTransport | None = None,
+        tls_hint: str = TLS_HINT,
     ) -> None:
         if not session_id:
             raise ConfigError(["session id: must not be empty"])
@@ -325,7 +328,7 @@ class AppServerTokenProvider:
             timeout=timeout,
             transport=transport,
             auth_hint="the application server refused this kiosk",
-            tls_hint="set server.ca_file or server.verify_tls: false",
+            tls_hint=tls_hint,
         )
 
     async def get_token(self) -> str:
