@@ -10,7 +10,13 @@ from urllib.parse import urlsplit
 
 from kiosk.app import machine as m
 from kiosk.app.status import StatusOptions
-from kiosk.config import KioskConfig, resolve_mqtt_password, resolve_secret, resolve_status_token
+from kiosk.config import (
+    NO_TOKEN_SOURCE,
+    KioskConfig,
+    resolve_mqtt_password,
+    resolve_secret,
+    resolve_status_token,
+)
 from kiosk.controls.actions import Action
 from kiosk.controls.buttons import ButtonSpec
 from kiosk.controls.leds import LedSpec
@@ -58,13 +64,7 @@ def token_provider_from_config(
         )
     secret = resolve_secret(server, os.environ if env is None else env)
     if not secret:
-        raise ConfigError(
-            [
-                "server.secret: no way to get a token: set server.secret, server.secret_file, "
-                "server.application_url or server.token, or provide KIOSK_OPENVIDU_SECRET or the "
-                "systemd credential 'openvidu-secret'"
-            ]
-        )
+        raise ConfigError([NO_TOKEN_SOURCE])  # check-config says the same (one owner)
     register_secret(secret)
     return RestTokenProvider(
         server.url,
