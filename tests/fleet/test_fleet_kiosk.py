@@ -310,3 +310,18 @@ async def test_kiosk_killed_with_sigkill_goes_offline(
     kiosk_process.wait(10)
     offline = await observer.wait_for("kiosk/room-a/availability", after=mark, within=15)
     assert offline == b"offline"
+
+
+async def test_restart_command_ends_the_kiosk_cleanly_and_says_offline(
+    kiosk_process: subprocess.Popen[bytes], observer: Observer
+) -> None:
+    await observer.client.subscribe("kiosk/room-a/availability")
+    await observer.client.subscribe(RESULT)
+    await observer.wait_for("kiosk/room-a/availability", lambda p: p == b"online", within=40)
+    mark = len(observer.messages)
+    assert (await send(observer, "restart"))["ok"] is True  # idle: no force needed
+    offline = await observer.wait_for("kiosk/room-a/availability", after=mark, within=15)
+    assert offline == b"offline"
+    await until(lambda: kiosk_process.poll() is not None, 15, "the kiosk process exited")
+    # systemd (Restart=always) starts it again; here it has simply exited, cleanly.
+    assert kiosk_process.returncode == 0
