@@ -320,8 +320,13 @@ class StatusServer:
         if self._sock is not None:
             self._sock.close()
             self._sock = None
+        for handler, conn in list(self._conns.items()):
+            if not conn.busy:  # idle keep-alives and half-sent requests: nothing to finish
+                conn.transport.abort()
+                self._conns.pop(handler, None)
         if self._server is not None:
-            await self._server.shutdown(1.0)
+            if self._conns:
+                await self._server.shutdown(0.5)  # a request in progress gets half a second
             self._server = None
         for conn in list(self._conns.values()):
             conn.transport.abort()

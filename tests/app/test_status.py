@@ -258,3 +258,15 @@ async def test_accept_failures_are_one_line_per_minute(
         assert (await client.get("/status")).status_code == 200
     lines = [r for r in caplog.records if "accept() failed" in r.getMessage()]
     assert failures == 5 and len(lines) == 1 and lines[0].exc_info is None
+
+
+async def test_stop_does_not_wait_for_idle_keep_alive_connections() -> None:
+    server = await _started(StatusOptions())
+    client = httpx.AsyncClient(base_url=server.url, timeout=5)
+    try:
+        assert (await client.get("/status")).status_code == 200  # the connection stays open
+        started = time.monotonic()
+        await server.stop()
+        assert time.monotonic() - started < 0.5  # the kiosk has 5 s to leave on SIGTERM
+    finally:
+        await client.aclose()
