@@ -49,7 +49,8 @@ def step(kiosk: Kiosk) -> RoomStep:
     if kiosk.machine.state == m.CallState.LEAVING or kiosk.machine.finished:
         # Between two calls (or shutting down): decide again once the leave is done.
         return RoomStep(None, room.display_mode)
-    room.call_update(call_session(kiosk), remote_count(kiosk), now)
+    in_call = kiosk.machine.state in (m.CallState.IN_CALL, m.CallState.RECONNECTING)
+    room.call_update(call_session(kiosk), remote_count(kiosk), now, in_call=in_call)
     result = room.step(now)
     decision = result.decision
     state = kiosk.machine.state

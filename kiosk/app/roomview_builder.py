@@ -71,7 +71,7 @@ def build_room_view(kiosk: Kiosk) -> RoomView:
     if layout == "gallery" and not cfg.display.gallery_self:
         tiles = [t for t in tiles if not t.is_self]
     return RoomView(
-        agenda=tuple((a.when, a.title, a.countdown) for a in room.agenda(wall)),
+        agenda=() if in_call else tuple((a.when, a.title, a.countdown) for a in room.agenda(wall)),
         standby=room.display_mode is DisplayMode.STANDBY,
         call_info=call_info_line(
             room_name=room_name,

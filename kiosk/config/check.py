@@ -17,6 +17,7 @@ from kiosk.config.models import KioskConfig
 from kiosk.config.secret import (
     CREDENTIAL_NAME,
     read_secret_file,
+    resolve_calendar_password,
     resolve_mqtt_password,
     resolve_secret,
     resolve_status_token,
@@ -125,6 +126,8 @@ def check_config(
             resolve_status_token(config.status, env={})
         if config.mqtt.enabled and config.mqtt.password_file is not None:
             resolve_mqtt_password(config.mqtt, env={})
+        if config.calendar.url is not None and config.calendar.password_file is not None:
+            resolve_calendar_password(config.calendar, env={})
     except FileProblem as exc:
         return 2, [redact(f"{source}: {problem}") for problem in exc.problems]
     except ConfigError as exc:

@@ -68,11 +68,24 @@ class RoomController:
     def meetings(self) -> Sequence[Meeting]:
         return self.calendar.meetings if self.calendar is not None else ()
 
-    def call_update(self, session_id: str | None, remote_participants: int, now: datetime) -> None:
-        """The call side's facts: session in (or joining), and how many remote participants."""
+    def call_update(
+        self,
+        session_id: str | None,
+        remote_participants: int,
+        now: datetime,
+        *,
+        in_call: bool | None = None,
+    ) -> None:
+        """The call side's facts: session in (or joining), how many remote participants, and
+        whether the call is up (``in_call``; None: as soon as there is a session)."""
         if session_id != self._session:
-            self._call_since = now if session_id is not None else None
+            self._call_since = None
             self._remote_empty_since = now
+        up = session_id is not None if in_call is None else in_call
+        if not up:
+            self._call_since = None
+        elif self._call_since is None:
+            self._call_since = now
         self._session = session_id
         if remote_participants > 0:
             self._remote_empty_since = None
@@ -81,7 +94,7 @@ class RoomController:
         self._remote = max(0, remote_participants)
 
     def call_seconds(self, now: datetime) -> float | None:
-        """How long the kiosk has been in this session (None: not in a call)."""
+        """How long the call has been up (None: not in a call)."""
         return None if self._call_since is None else (now - self._call_since).total_seconds()
 
     def button(self, now: datetime) -> None:

@@ -142,3 +142,38 @@ def test_countdown_texts() -> None:
     assert countdown(T0 + 90 * MIN, T0 + 99 * MIN, T0) == "in 1 h 30 min"
     assert countdown(T0 - MIN, T0 + MIN, T0) == "now"
     assert countdown(T0 + 50 * 60 * MIN, T0 + 51 * 60 * MIN, T0) == "in 2 d"
+
+
+def test_call_duration_counts_from_the_call_being_up() -> None:
+    room = RoomController(now=T0, tz=UTC)
+    room.call_update("r1", 0, T0, in_call=False)  # joining
+    assert room.call_seconds(T0 + MIN) is None
+    room.call_update("r1", 2, T0 + MIN, in_call=True)
+    assert room.call_seconds(T0 + 3 * MIN) == 120
+    room.call_update(None, 0, T0 + 4 * MIN, in_call=False)
+    assert room.call_seconds(T0 + 5 * MIN) is None
+
+
+def test_check_config_reads_the_calendar_password_file(tmp_path: Any) -> None:
+    from kiosk.config import check_config
+
+    cfg = tmp_path / "kiosk.yaml"
+    missing = tmp_path / "calendar-password"
+    cfg.write_text(
+        yaml.safe_dump(
+            {
+                "server": {"url": "https://meet.example.org", "secret": "s"},
+                "session": {"id": "lobby"},
+                "calendar": {
+                    "url": "https://cal.example.org/room/",
+                    "source": "caldav",
+                    "username": "room",
+                    "password_file": str(missing),
+                },
+            }
+        )
+    )
+    code, lines = check_config(cfg, env={}, unit=None, devices=False)
+    assert code == 2 and "calendar.password_file" in lines[0] and "no such file" in lines[0]
+    missing.write_text("pa55word\n")
+    assert check_config(cfg, env={}, unit=None, devices=False) == (0, ["OK"])
