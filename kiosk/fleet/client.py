@@ -296,7 +296,12 @@ class FleetClient:
             topic = str(message.topic)
             payload = message.payload if isinstance(message.payload, bytes) else b""
             if topic == self.topics.ha_status:
-                if payload.strip() == ONLINE and self.settings.discovery:
+                # Rate limited like commands: a chatty status topic cannot make us spin.
+                if (
+                    payload.strip() == ONLINE
+                    and self.settings.discovery
+                    and self.limiter.allow(self.clock())
+                ):
                     log.info("fleet: Home Assistant is online: publishing discovery again")
                     await self._publish_discovery(client)
                     self.notify_changed()
