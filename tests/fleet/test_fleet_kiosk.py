@@ -151,6 +151,12 @@ async def send(observer: Observer, name: str, payload: str = "") -> dict[str, An
     return reply
 
 
+def promtool_check(tool: str, text: str) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        [tool, "check", "metrics"], input=text.encode(), capture_output=True, timeout=30
+    )
+
+
 def png_size(data: bytes) -> tuple[int, int]:
     assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
     width, height = struct.unpack(">II", data[16:24])
@@ -202,6 +208,10 @@ async def test_console_joins_mutes_and_takes_a_screenshot(
     assert all("audio_level_dbfs" in p and "speaking" in p for p in status["participants"])
     assert status["fleet"]["phase"] == "connected"
     assert "kiosk_speaking{" in metrics and "kiosk_frames_received_total{" in metrics
+    # The real endpoint's output, in a call, is what Prometheus accepts.
+    check = promtool_check(require_program("promtool", "prometheus"), metrics)
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert check.stdout.strip() == b"" and check.stderr.strip() == b"", check.stderr
 
     assert (await send(observer, "leave"))["ok"] is True
     await observer.wait_for(STATE, lambda p: as_json(p)["state"] == "idle", within=15)
