@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -17,9 +15,9 @@ from kiosk.app.kiosk import Kiosk
 from kiosk.app.wiring import security_warnings_from_config, status_options_from_config
 from kiosk.config import parse_config
 from kiosk.devserver.server import DevServer, DevServerOptions
-from kiosk.media import ice
+from kiosk.testing.waits import wait_until
 
-SETTINGS = ice.IceSettings.loopback()
+pytestmark = pytest.mark.usefixtures("loopback_ice")  # the kiosks publish over loopback
 
 
 def _config(url: str, server_extra: str = "", extra: str = "") -> str:
@@ -36,16 +34,7 @@ media:
 """
 
 
-async def _until(cond: Callable[[], bool], seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {seconds} s waiting for {what}")
-        await asyncio.sleep(0.05)
-
-
 async def _server_writing_localhost_into_tokens() -> DevServer:
-    ice.install(SETTINGS)
     server = DevServer(DevServerOptions(port=0, tls=False))
     await server.start()
     # Tokens name another host than the kiosk's server.url (127.0.0.1): "localhost" stands in
@@ -60,7 +49,7 @@ async def test_a_token_naming_another_host_is_refused_unless_allowed() -> None:
         refused = Kiosk(parse_config(_config(f"http://127.0.0.1:{server.port}")))
         run = asyncio.create_task(refused.run())
         try:
-            await _until(lambda: refused.machine.state == m.CallState.ERROR, 15, "error state")
+            await wait_until(lambda: refused.machine.state == m.CallState.ERROR, 15, "error state")
             assert refused.client is None
             assert "localhost" in refused.room_view().status_line
             active = [
@@ -82,7 +71,7 @@ async def test_a_token_naming_another_host_is_refused_unless_allowed() -> None:
         )
         run = asyncio.create_task(allowed.run())
         try:
-            await _until(lambda: allowed.machine.state == m.CallState.IN_CALL, 15, "in call")
+            await wait_until(lambda: allowed.machine.state == m.CallState.IN_CALL, 15, "in call")
         finally:
             allowed.post(m.Shutdown())
             assert await asyncio.wait_for(run, 10) == 0

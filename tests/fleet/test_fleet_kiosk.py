@@ -19,18 +19,16 @@ import pytest
 
 from kiosk.app import machine as m
 from kiosk.app.kiosk import Kiosk
-from kiosk.bot import BotOptions, run_bots
 from kiosk.config import parse_config
-from kiosk.devserver.media import AiortcMediaBackend
-from kiosk.devserver.server import DevServer, DevServerOptions
-from kiosk.media import ice
+from kiosk.devserver.server import DevServer
+from kiosk.media.patches import Patches
 from kiosk.openvidu.session_model import display_name_from_metadata
 from kiosk.testing.mosquitto import Mosquitto
+from kiosk.testing.rooms import loopback_room
 from tests.fleet.fleet_harness import USERS, Observer, as_json, require_program
 
 pytestmark = pytest.mark.integration  # the kiosk, the dev server, bots and a real Mosquitto
 
-LOOPBACK = ice.IceSettings.loopback()
 KIOSK_NAME = "Room A kiosk"
 STATE = "kiosk/room-a/state"
 RESULT = "kiosk/room-a/cmd/result"
@@ -69,32 +67,9 @@ def password_file(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-async def server() -> AsyncIterator[DevServer]:
-    ice.install(LOOPBACK)
-    dev = DevServer(DevServerOptions(port=0, tls=False), media=AiortcMediaBackend(LOOPBACK))
-    await dev.start()
-    stop = asyncio.Event()
-    bots = asyncio.create_task(
-        run_bots(
-            BotOptions(
-                server=dev.url,
-                session="Room",
-                secret="MY_SECRET",
-                count=2,
-                width=320,
-                height=240,
-                fps=15,
-                ice=LOOPBACK,
-            ),
-            stop,
-        )
-    )
-    try:
-        yield dev
-    finally:
-        stop.set()
-        await asyncio.wait_for(bots, 15)
-        await dev.stop()
+async def server(loopback_ice: Patches) -> AsyncIterator[DevServer]:
+    async with loopback_room(2) as room:
+        yield room.server
 
 
 KioskFactory = Callable[..., Awaitable[Kiosk]]

@@ -10,7 +10,6 @@ import os
 import subprocess
 import sys
 import textwrap
-from collections.abc import Callable
 from pathlib import Path
 
 import pygame
@@ -23,10 +22,12 @@ from kiosk.config import parse_config
 from kiosk.devserver.media import AiortcMediaBackend
 from kiosk.devserver.server import DevServer, DevServerOptions
 from kiosk.media import ice
+from kiosk.media.patches import Patches
 from kiosk.screen.pages import StatePainter
 from kiosk.screen.renderer import Renderer
 from kiosk.screen.roomview import RoomView, TileInfo
 from kiosk.screen.theme import Sizes, TextCache
+from kiosk.testing.waits import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 SETTINGS = ice.IceSettings.loopback()
@@ -83,20 +84,11 @@ def test_main_participant_is_not_also_a_thumbnail() -> None:
     assert [t.id for t in r.layout.tiles] == ["self", "b"]
 
 
-async def _until(cond: Callable[[], bool], seconds: float, what: str) -> None:
-    deadline = asyncio.get_running_loop().time() + seconds
-    while not cond():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out after {seconds} s waiting for {what}")
-        await asyncio.sleep(0.05)
-
-
 @pytest.mark.timeout(120)
 async def test_no_joined_toast_for_people_already_in_the_room(
-    caplog: pytest.LogCaptureFixture,
+    caplog: pytest.LogCaptureFixture, loopback_ice: Patches
 ) -> None:
     caplog.set_level(logging.INFO, logger="kiosk")
-    ice.install(SETTINGS)
     server = DevServer(DevServerOptions(port=0, tls=False), media=AiortcMediaBackend(SETTINGS))
     await server.start()
     stop_first, stop_second = asyncio.Event(), asyncio.Event()
@@ -121,7 +113,7 @@ async def test_no_joined_toast_for_people_already_in_the_room(
     kiosk: Kiosk | None = None
     run: asyncio.Task[int] | None = None
     try:
-        await _until(
+        await wait_until(
             lambda: any(len(s.connections) for s in server.state.sessions.values()), 20, "bot"
         )
         kiosk = Kiosk(
@@ -136,9 +128,9 @@ status: {{enabled: false}}
         )
         run = asyncio.create_task(kiosk.run())
         k = kiosk
-        await _until(lambda: k.machine.state == m.CallState.IN_CALL, 30, "in call")
+        await wait_until(lambda: k.machine.state == m.CallState.IN_CALL, 30, "in call")
         second = bots("Late Comer", stop_second)
-        await _until(
+        await wait_until(
             lambda: any("Late Comer joined" in t.text for t in k.toasts), 30, "the late toast"
         )
         toasts = [r.getMessage() for r in caplog.records if r.getMessage().startswith("toast:")]
