@@ -19,7 +19,7 @@ fi
 die() { echo "install.sh: $*" >&2; exit 1; }
 
 # Python 3.13 (trixie): lgpio has no wheel on the package index for it (only an empty
-# placeholder); Debian's python3-lgpio is used through a venv with system site packages.
+# placeholder); Raspberry Pi OS's python3-lgpio is used through a venv with system site packages.
 PY_MINOR="$(python3 -c 'import sys; print(sys.version_info[1])')"
 VENV_OPTS=()
 GPIO_PACKAGES=()
@@ -29,6 +29,11 @@ if [ "$PY_MINOR" -ge 13 ]; then
 fi
 
 echo "== packages"
+if [ "${#GPIO_PACKAGES[@]}" -gt 0 ] && ! apt-cache show python3-lgpio >/dev/null 2>&1; then
+  die "Python 3.$PY_MINOR needs Raspberry Pi OS's python3-lgpio (the package index has no lgpio for it),
+  and this system's apt sources do not have it: Raspberry Pi OS ships it in its own archive
+  (run 'sudo apt-get update' first if this is Raspberry Pi OS)"
+fi
 # libdrm2 libgbm1 libegl1 libgles2: loaded at run time by SDL's KMSDRM console backend.
 DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -q \
   --no-install-recommends python3-venv libdrm2 libgbm1 libegl1 libgles2 "${GPIO_PACKAGES[@]}" \

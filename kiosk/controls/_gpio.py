@@ -11,7 +11,7 @@ __all__ = ["PI5_HINT", "describe_gpio_failure", "lgpio_hint", "resolve_pin_facto
 
 
 def lgpio_hint(prefix: str = sys.prefix, base_prefix: str = sys.base_prefix) -> str:
-    """Where lgpio comes from for *this* Python: the venv's pip, or Debian's python3-lgpio.
+    """Where lgpio comes from for *this* Python: the venv's pip, or Raspberry Pi OS's python3-lgpio.
 
     A virtualenv without system site packages never sees Debian's ``python3-lgpio``; there
     lgpio must be installed into the venv (wheels exist for CPython 3.9–3.12; on 3.13 the
@@ -21,7 +21,7 @@ def lgpio_hint(prefix: str = sys.prefix, base_prefix: str = sys.base_prefix) -> 
         return (
             f"on a Raspberry Pi 5 use pin_factory: lgpio, installed in this virtualenv "
             f"({prefix}/bin/pip install 'lgpio==0.2.2.0'; on Python 3.13 re-run install.sh, "
-            "which uses Debian's python3-lgpio)"
+            "which uses Raspberry Pi OS's python3-lgpio)"
         )
     return "on a Raspberry Pi 5 use pin_factory: lgpio (sudo apt-get install python3-lgpio)"
 
