@@ -140,7 +140,10 @@ def parse_calendars(
     found: dict[tuple[str, datetime], Meeting] = {}
     for text in texts:
         for component in _occurrences(text, start=start, end=end, tz=tz, limit=limit):
-            meeting = _meeting(component, host=host, tz=tz)
+            try:
+                meeting = _meeting(component, host=host, tz=tz)
+            except (ValueError, TypeError, AttributeError, OverflowError):
+                continue  # one odd event (a DTSTART that is no date, …) is left out, not all
             if meeting is None or meeting.start >= end or meeting.end < start:
                 continue
             found.setdefault(meeting.key, meeting)

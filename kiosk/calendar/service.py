@@ -102,7 +102,12 @@ class CalendarService:
                 end=end,
                 tz=self.settings.tz,
             )
-        except CalendarError as exc:
+        except Exception as exc:  # a CalendarError, or a bug in a parser on odd input
+            if not isinstance(exc, CalendarError):
+                log.debug("calendar read failed", exc_info=True)
+                exc = CalendarError(
+                    f"{self.source.label}: could not be read ({type(exc).__name__})"
+                )
             st.failures += 1
             first = st.error is None
             st.error = exc.message

@@ -74,3 +74,20 @@ async def test_never_read_says_so() -> None:
         "meetings": 0,
         "next": [],
     }
+
+
+async def test_an_unexpected_parser_failure_is_a_calendar_error_not_a_dead_task() -> None:
+    class Broken:
+        label = "calendar https://cal.example.org"
+
+        async def fetch(self, start: datetime, end: datetime) -> list[bytes]:
+            raise RuntimeError("boom")
+
+    service = CalendarService(
+        Broken(), RefreshSettings(host="h", tz=UTC, retry_initial=10), clock=lambda: NOW
+    )
+    delay = await service.refresh()
+    assert 8 <= delay <= 10
+    assert service.status(NOW, show_titles=True)["error"] == (
+        "calendar https://cal.example.org: could not be read (RuntimeError)"
+    )
