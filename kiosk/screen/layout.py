@@ -397,3 +397,38 @@ def compute_gallery(
     tiles = tuple(TileSlot(tile_id, rects[i]) for i, tile_id in enumerate(shown))
     overflow = OverflowSlot(hidden, rects[len(shown)]) if hidden else None
     return GalleryLayout(area, tiles, overflow, cols, rows)
+
+
+# --- who has a place on screen --------------------------------------------------------------
+
+
+def tiled_ids(
+    screen_w: int,
+    screen_h: int,
+    tile_ids: Sequence[str],
+    main_id: str | None,
+    *,
+    layout: Literal["speaker", "gallery"] = "speaker",
+    strip: StripPlacement = "auto",
+    main_aspect: tuple[int, int] = (16, 9),
+    top: int = 0,
+) -> tuple[str, ...]:
+    """The ids drawn with a picture of their own, in screen order (main view first): what the
+    renderer's layout gives a tile. Those beyond — the "+N" — are left out.
+
+    The same functions as the renderer: speaker view = ``main_id`` (or the first id when it is
+    not among ``tile_ids``) on the main view and :func:`compute_layout` for the others below a
+    band of ``top`` pixels; gallery = :func:`compute_gallery` of that area.
+    """
+    ids = list(tile_ids)
+    if layout == "gallery":
+        gallery = compute_gallery(Rect(0, top, screen_w, max(0, screen_h - top)), ids)
+        return tuple(t.id for t in gallery.tiles)
+    if not ids:
+        return ()
+    main = main_id if main_id in ids else ids[0]
+    rest = [i for i in ids if i != main]
+    placed = compute_layout(
+        screen_w, max(0, screen_h - top), rest, strip=strip, main_aspect=main_aspect
+    )
+    return (main, *(t.id for t in placed.tiles))

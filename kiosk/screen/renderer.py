@@ -38,6 +38,7 @@ from kiosk.screen.layout import (
     compute_layout,
     fit_rect,
     shift_layout,
+    tiled_ids,
 )
 from kiosk.screen.pages import StatePainter
 from kiosk.screen.roomview import RoomView, TileInfo
@@ -118,6 +119,8 @@ class Renderer:
         self._phase: int | None = None
         self._info = ""
         self._gallery: GalleryLayout | None = None
+        self._tiled_key: tuple[Any, ...] | None = None
+        self._tiled: tuple[str, ...] = ()
 
     # --- public --------------------------------------------------------------------------
 
@@ -125,6 +128,27 @@ class Renderer:
     def layout(self) -> Layout | None:
         """The layout of the last in-call draw (tests and the status page use it)."""
         return self._layout
+
+    def tiled_ids(self, view: RoomView) -> tuple[str, ...]:
+        """The ids of ``view.tiles`` that get a picture on this screen (main view first), from
+        the layout functions :meth:`draw` uses; the "+N" ones are left out."""
+        w, h = self.surface.get_size()
+        sizes = self.sizes if (w, h) == self._size else Sizes.for_screen(w, h)
+        top = sizes.small + 2 * sizes.pad if view.call_info else 0  # as _info_band
+        key = (w, h, tuple(t.id for t in view.tiles), view.main_id, view.layout, top)
+        if key != self._tiled_key:
+            self._tiled_key = key
+            self._tiled = tiled_ids(
+                w,
+                h,
+                key[2],
+                view.main_id,
+                layout=view.layout,
+                strip=self.strip,
+                main_aspect=self.main_aspect,
+                top=top,
+            )
+        return self._tiled
 
     def invalidate(self) -> None:
         """Repaint everything on the next draw (window exposed, surface replaced)."""
