@@ -110,6 +110,9 @@ VALID: list[tuple[str, Any]] = [
     ("media.stall_seconds", 2.5),
     ("media.audio_buffer_ms", 20),
     ("media.audio_buffer_ms", 200),
+    ("media.receive_all_video", True),
+    ("media.video_keep_seconds", 0),
+    ("media.video_keep_seconds", 600),
     ("ice.host_addresses", ["127.0.0.1", "::1", "192.168.1.50"]),
     ("ice.loopback_only", True),
     ("display.driver", "kmsdrm"),
@@ -276,6 +279,8 @@ INVALID: list[tuple[str, Any, str, str]] = [
     ("media.audio_buffer_ms", 19, "media.audio_buffer_ms", "from 20 to 200"),
     ("media.audio_buffer_ms", 201, "media.audio_buffer_ms", "from 20 to 200"),
     ("media.audio_buffer_ms", 60.5, "media.audio_buffer_ms", "whole number"),
+    ("media.receive_all_video", None, "media.receive_all_video", "expected true or false"),
+    ("media.video_keep_seconds", 601, "media.video_keep_seconds", "from 0 to 600"),
     (
         "ice.host_addresses",
         ["127.0.0.1", "localhost"],

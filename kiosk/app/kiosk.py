@@ -67,6 +67,7 @@ from kiosk.openvidu.client import OpenViduClient
 from kiosk.openvidu.tokens import TokenProvider
 from kiosk.room.occupancy import PirSensor
 from kiosk.screen.display import Display
+from kiosk.screen.mainview import SELF_ID
 from kiosk.screen.renderer import Renderer, run_render_loop, screenshot_async
 from kiosk.screen.roomview import RoomView, Toast
 
@@ -141,6 +142,7 @@ class Kiosk:
         self._tasks: set[asyncio.Task[Any]] = set()
         self.liveness = Liveness(LIVENESS_SECONDS, (RENDER, CALL))
         self._watchdog_held = False  # True while WATCHDOG=1 is withheld (logged once)
+        self._last_view: RoomView | None = None  # the view drawn last (who has a tile)
         self.operations = Operations(self)
         self.executor = Executor(self, self.operations)
 
@@ -228,7 +230,9 @@ class Kiosk:
         self.room.motion(active, self.wall_clock())
 
     def room_view(self) -> RoomView:
-        return roomview_builder.build_room_view(self)
+        view = roomview_builder.build_room_view(self)
+        self._last_view = view
+        return view
 
     def status(self) -> dict[str, Any]:
         return telemetry.status(self)
@@ -412,6 +416,10 @@ class Kiosk:
         now = self.clock()
         self.liveness.beat(RENDER, now)
         media = self.media
+        view, renderer = self._last_view, self.renderer
+        if media is not None and view is not None and renderer is not None and view.tiles:
+            # Video only for who has a picture on screen (kiosk.media.videoplan).
+            media.update_video(now, [i for i in renderer.tiled_ids(view) if i != SELF_ID])
         if (
             self.stats.first_remote_frame_at is None
             and media is not None

@@ -10,7 +10,11 @@ from typing import TYPE_CHECKING
 
 from kiosk import __version__
 from kiosk.app import machine as m
-from kiosk.app.wiring import camera_settings_from_config, signaling_policy_from_config
+from kiosk.app.wiring import (
+    camera_settings_from_config,
+    signaling_policy_from_config,
+    video_settings_from_config,
+)
 from kiosk.errors import (
     KioskError,
     ResumeFailed,
@@ -103,6 +107,8 @@ class Operations:
             ice_seam.rtc_ice_servers(join.ice_servers, k.ice),
             k.mixer,
             stream_of=client.model.stream_of,
+            video=video_settings_from_config(cfg),
+            await_screen=True,  # the render loop says who has a tile (Kiosk._on_frame)
         )
         k.media = media
         if k.muted["audio"]:

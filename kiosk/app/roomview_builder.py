@@ -67,7 +67,8 @@ def build_room_view(kiosk: Kiosk) -> RoomView:
     clock_text = time.strftime("%H:%M") if cfg.display.show_clock else ""
     room_name = cfg.display.room_name or cfg.session.name
     in_call = kiosk.machine.state == m.CallState.IN_CALL
-    layout = choose_layout(cfg.display.layout, len(remote)) if in_call else "speaker"
+    in_session = in_call or (client is not None and media is not None)  # tiles known early
+    layout = choose_layout(cfg.display.layout, len(remote)) if in_session else "speaker"
     if layout == "gallery" and not cfg.display.gallery_self:
         tiles = [t for t in tiles if not t.is_self]
     return RoomView(

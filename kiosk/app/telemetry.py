@@ -86,6 +86,7 @@ def status(kiosk: Kiosk) -> dict[str, Any]:
                     "audio_active": stream.audio_active if stream else None,
                     "video_active": stream.video_active if stream else None,
                     "frames_received": frames.frame_count if frames else 0,
+                    "video_received": media.receiving_video(cid) if media else False,
                     "fps": round(kiosk.stream_stats.get(cid, StreamStats()).fps, 1),
                     "audio_level_dbfs": level_dbfs(levels, cid),
                     "speaking": levels.get(cid, -math.inf) > SPEAKING_DBFS,

@@ -29,6 +29,7 @@ from kiosk.fleet.settings import (
 )
 from kiosk.media import ice as ice_seam
 from kiosk.media.devices import CameraSettings
+from kiosk.media.videoplan import VideoSettings
 from kiosk.openvidu.tls import make_ssl_context
 from kiosk.openvidu.tokens import (
     AppServerTokenProvider,
@@ -141,6 +142,15 @@ def machine_config_from_config(config: KioskConfig) -> m.MachineConfig:
         # period (10 s, §7.2); we notice a loss after 5–10 s. Keep trying to resume for 20 s: a
         # server that already dropped us says so at once (40007).
         resume_grace_s=20.0,
+    )
+
+
+def video_settings_from_config(config: KioskConfig) -> VideoSettings:
+    media = config.media
+    return VideoSettings(
+        receive_all=media.receive_all_video,
+        keep_seconds=media.video_keep_seconds,
+        max_keep_seconds=max(60.0, media.video_keep_seconds),
     )
 
 

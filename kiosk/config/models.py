@@ -200,6 +200,8 @@ class MediaConfig(Section):
     speaker: SpeakerConfig = Field(default_factory=SpeakerConfig)
     stall_seconds: Annotated[float, AfterValidator(between(0.5, 60, unit=" s"))] = 5.0
     audio_buffer_ms: Annotated[int, AfterValidator(between(20, 200, unit=" ms"))] = 60
+    receive_all_video: bool = False
+    video_keep_seconds: Annotated[float, AfterValidator(between(0, 600, unit=" s"))] = 10.0
 
 
 class IceConfig(Section):

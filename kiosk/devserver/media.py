@@ -19,6 +19,11 @@ they are emitted before the answer is returned (the client must buffer them, §5
 server-offer flow they are emitted by ``complete_subscribe``, once the client has a peer
 connection for them.
 
+An audio-only client offer (no ``m=video``, as the kiosk sends for participants without a place
+on its screen) is answered like Kurento answers it: with just the audio m-line, and nothing of
+the video relay reaches that subscriber (OpenVidu 2.x passes such an offer unchanged to Kurento,
+docs/media.md).
+
 Client candidates are accepted inside the SDP and through :meth:`add_client_candidate`
 (queued until the peer connection exists and has its remote description). ICE follows
 :mod:`kiosk.media.ice`: loopback-only settings drop non-loopback candidates.

@@ -148,6 +148,11 @@ class EncodedRelay:
     def detach(self, track: PassthroughTrack) -> None:
         self._tracks.discard(track)
 
+    @property
+    def consumers(self) -> int:
+        """Subscriber tracks this relay feeds now (an audio-only subscriber has no video one)."""
+        return len(self._tracks)
+
     def on_frame(self, data: bytes, timestamp: int) -> None:
         """Called on the loop thread by the receiver for each complete encoded frame."""
         self.frames += 1

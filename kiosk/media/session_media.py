@@ -14,6 +14,15 @@ it does NOT own stream or participant state — that is the session model's
 owns ``local_media`` (the tracks survive ``close()`` so a re-join can publish them again) and the
 ``mixer`` (the session only adds/removes its participants). Pass ``start(publish=False)`` for a
 SUBSCRIBER role.
+
+Video only where the screen shows it (:mod:`kiosk.media.videoplan`): the owner of the screen
+calls :meth:`MediaSession.update_video` with the connection ids that have a tile; a stream
+without one is subscribed audio-only. Gaining or losing a tile switches the subscription with a
+new one (``reconnectStream``: OpenVidu 2.x has one endpoint per publisher and subscriber and
+no renegotiation, docs/media.md). The old subscription stays wired (its frames on the tile, its
+audio in the mixer) until the new one delivers: its audio takes over at its first audio frame
+(the mixer keeps the buffer and level history), its video at its first video frame. With
+``await_screen`` no subscription starts before the first :meth:`update_video`.
 """
 
 from __future__ import annotations
@@ -25,6 +34,7 @@ import time
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, Literal
 
+import av
 from aiortc import RTCIceServer
 from aiortc.mediastreams import MediaStreamTrack
 
@@ -35,6 +45,13 @@ from kiosk.media.publisher import MediaKind, Publisher
 from kiosk.media.sinks import AudioMixer, LatestFrame
 from kiosk.media.subscriber import Flow, Subscriber
 from kiosk.media.subscriptions import SubscriptionPlan
+from kiosk.media.videoplan import (
+    MAX_STREAMS_WITH_AUDIO_ONLY,
+    Receiving,
+    Switch,
+    VideoPlan,
+    VideoSettings,
+)
 from kiosk.openvidu.events import (
     Event,
     IceCandidateReceived,
@@ -50,6 +67,8 @@ from kiosk.protocols import RpcCaller
 log = logging.getLogger(__name__)
 
 NEGOTIATION_SECONDS = 20.0  # one subscription: offer/answer and our candidates sent
+FIRST_MEDIA_SECONDS = 5.0  # a switched subscription: its first frame, else it takes over anyway
+QUIET_DBFS = -45.0  # below this a participant is quiet: a video drop's audio gap goes unheard
 
 PublishState = Literal["off", "publishing", "published", "failed"]
 
@@ -68,6 +87,8 @@ class MediaSession:
         clock: Callable[[], float] = time.monotonic,
         on_change: Callable[[], None] | None = None,
         stream_of: Callable[[str], StreamInfo | None] | None = None,
+        video: VideoSettings | None = None,
+        await_screen: bool = False,
     ) -> None:
         self.rpc = rpc
         self.own_connection_id = own_connection_id
@@ -90,7 +111,15 @@ class MediaSession:
         self._muted: dict[MediaKind, bool] = {"audio": False, "video": False}
         self._seen: set[str] = set()  # stream ids ever subscribed (dedupe)
         # How many streams, how many negotiations at once, backoff: kiosk.media.subscriptions.
-        self.plan = SubscriptionPlan()
+        # Who receives video (kiosk.media.videoplan); the screen's owner feeds it tiles.
+        self.video = VideoPlan(video)
+        self._await_screen = await_screen
+        self._incoming: dict[str, Subscriber] = {}  # a switch in flight, by connection id
+        self._audio_of: dict[str, Subscriber] = {}  # a switched subscription the mixer plays
+        audio_only = await_screen and not self.video.settings.receive_all
+        self.plan = SubscriptionPlan(
+            **({"max_streams": MAX_STREAMS_WITH_AUDIO_ONLY} if audio_only else {})
+        )
         self._announced: dict[str, StreamInfo] = {}  # held or waiting, not yet negotiated
         self._retry: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -198,7 +227,7 @@ class MediaSession:
 
     def _start_due(self) -> None:
         """Start the negotiations the plan allows now (cap, a few at once, backoff)."""
-        if self._closed:
+        if self._closed or (self._await_screen and not self.video.known):
             return
         for cid in self.plan.due(self._clock()):
             stream = self._announced.get(cid)
@@ -265,6 +294,7 @@ class MediaSession:
             ice_servers=self.ice_servers,
             on_video_track=frames.attach,
             on_audio_track=on_audio,
+            video=self.video.wants_video(connection_id, self._clock()),
         )
         self.subscribers[connection_id] = sub
         self._changed()
@@ -284,6 +314,10 @@ class MediaSession:
         return True
 
     async def _close_subscriber(self, connection_id: str) -> None:
+        self._audio_of.pop(connection_id, None)
+        incoming = self._incoming.pop(connection_id, None)
+        if incoming is not None:
+            await incoming.close()
         sub = self.subscribers.pop(connection_id, None)
         frames = self.frames.pop(connection_id, None)
         if self.mixer is not None:
@@ -319,10 +353,141 @@ class MediaSession:
 
     def _forget(self, connection_id: str) -> None:
         self.plan.drop(connection_id)
+        self.video.forget(connection_id)
         self._announced.pop(connection_id, None)
         self._spawn(self._close_subscriber(connection_id), f"unsubscribe-{connection_id}")
         self._start_due()  # a held place may be free for a waiting stream
         self._changed()
+
+    # --- video where the screen shows it ---------------------------------------------------
+
+    def update_video(self, now: float, tiled: Sequence[str] | None) -> None:
+        """The remote connection ids that have a place on screen now (screen order); start the
+        switches the video plan asks for. Cheap: called once per drawn frame."""
+        if self._closed:
+            return
+        was_known = self.video.known
+        self.video.observe(now, tiled)
+        if not was_known and self.video.known:
+            self._start_due()
+        if self.flow != "kurento":  # server-offer flow: video is always received
+            return
+        receiving: dict[str, Receiving] = {}
+        untiled_video = False
+        shown = set(tiled) if tiled is not None else set()
+        for cid, sub in self.subscribers.items():
+            if not sub.stream.has_video:
+                continue
+            if cid in self._incoming:
+                receiving[cid] = "switching"
+            elif self.plan.phase(cid) == "active":
+                receiving[cid] = "video" if sub.video else "audio"
+                untiled_video = untiled_video or (sub.video and cid not in shown)
+        if not receiving:
+            return
+        quiet: set[str] = set()
+        if untiled_video:  # only then do levels matter
+            levels = self.levels()
+            quiet = {cid for cid in receiving if levels.get(cid, -1e9) < QUIET_DBFS}
+        for switch in self.video.switches(now, receiving, quiet=quiet):
+            self._start_switch(switch)
+
+    def receiving_video(self, connection_id: str) -> bool:
+        """True when video of ``connection_id`` is being received (frames arrive)."""
+        sub = self.subscribers.get(connection_id)
+        frames = self.frames.get(connection_id)
+        return sub is not None and sub.video and frames is not None and frames.frame_count > 0
+
+    def _start_switch(self, switch: Switch) -> None:
+        cid = switch.connection_id
+        old = self.subscribers.get(cid)
+        if old is None or cid in self._incoming or self._closed:
+            return
+        stream = self.current_stream(cid) or old.stream
+        frames = LatestFrame(self._clock) if switch.video else None
+
+        def on_audio(track: MediaStreamTrack) -> None:
+            self._spawn(self._take_audio(cid, sub, track), f"audio-switch-{cid}")
+
+        sub = Subscriber(
+            self.rpc,
+            stream,
+            cid,
+            self.flow,
+            ice=self.ice,
+            ice_servers=self.ice_servers,
+            on_video_track=frames.attach if frames is not None else None,
+            on_audio_track=on_audio,
+            video=switch.video,
+            replace=True,
+        )
+        self._incoming[cid] = sub
+        self.plan.started(cid)  # counts as a negotiation; no re-subscribe meanwhile
+        log.info("%s video of %s", "receiving" if switch.video else "dropping", cid)
+        self._spawn(self._switch(cid, old, sub, frames), f"switch-{cid}")
+
+    async def _take_audio(self, cid: str, sub: Subscriber, track: MediaStreamTrack) -> None:
+        """Drain the new subscription's audio; at its first frame it feeds the mixer."""
+        try:
+            first = await track.recv()
+        except Exception:  # MediaStreamError: ended before a frame
+            return
+        if self.mixer is None or self._closed:
+            return
+        if self._incoming.get(cid) is sub or self.subscribers.get(cid) is sub:
+            self.mixer.switch_track(cid, track, first if isinstance(first, av.AudioFrame) else None)
+            self._audio_of[cid] = sub
+
+    async def _switch(
+        self, cid: str, old: Subscriber, sub: Subscriber, frames: LatestFrame | None
+    ) -> None:
+        try:
+            await asyncio.wait_for(sub.subscribe(), NEGOTIATION_SECONDS)
+        except Exception as exc:
+            why = str(exc) if isinstance(exc, KioskError) else f"{type(exc).__name__}: {exc}"
+            log.warning("switching the subscription of %s failed: %s", cid, why)
+            if self._incoming.get(cid) is sub:
+                del self._incoming[cid]
+            await sub.close()
+            if frames is not None:
+                await frames.stop()
+            if self.plan.phase(cid) == "pending":
+                # The server dropped the old endpoint with the request: subscribe anew later.
+                await self._close_subscriber(cid)
+                self.plan.failed(cid, self._clock())
+                self._schedule_retry()
+                self._changed()
+            return
+        # Up: wait (bounded) for the first frame of what it brings, then it takes over.
+        deadline = self._clock() + FIRST_MEDIA_SECONDS
+        while self._incoming.get(cid) is sub and self._clock() < deadline:
+            if frames is not None and frames.frame_count > 0:
+                break
+            if frames is None and self._audio_from(cid, sub):
+                break
+            await asyncio.sleep(0.01)
+        if self._incoming.get(cid) is not sub:  # left or closed meanwhile
+            await sub.close()
+            if frames is not None:
+                await frames.stop()
+            return
+        del self._incoming[cid]
+        self.subscribers[cid] = sub
+        old_frames = self.frames.pop(cid, None)
+        if frames is not None:
+            frames.started_at = self._clock()
+            self.frames[cid] = frames
+        if self.plan.phase(cid) == "pending":
+            self.plan.succeeded(cid)
+        self._changed()
+        if old_frames is not None:
+            await old_frames.stop()
+        await old.close()
+        self._start_due()
+
+    def _audio_from(self, cid: str, sub: Subscriber) -> bool:
+        """True once the mixer plays this subscription's audio (or there is none to play)."""
+        return self.mixer is None or not sub.stream.has_audio or self._audio_of.get(cid) is sub
 
     # --- events --------------------------------------------------------------------------
 
@@ -354,7 +519,9 @@ class MediaSession:
         if event.sender_connection_id == self.own_connection_id:
             peer = self.publisher
         else:
-            peer = self.subscribers.get(event.sender_connection_id)
+            sender = event.sender_connection_id
+            # A switch in flight: the server's endpoint for this publisher is the new one.
+            peer = self._incoming.get(sender) or self.subscribers.get(sender)
         if peer is None:
             log.debug("ICE candidate for unknown endpoint %s dropped", event.endpoint_name)
             return

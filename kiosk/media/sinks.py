@@ -116,6 +116,8 @@ class _Participant:
         self.energy: deque[tuple[float, float, int]] = deque()  # (time, sum of squares, n)
         self.task: asyncio.Task[None] | None = None
         self.dropped = 0  # samples per channel dropped to bound the delay
+        self.last_input_at: float | None = None  # clock time of the newest input frame
+        self.longest_gap = 0.0  # longest time between two input frames (s), since reset
 
 
 class AudioMixer:
@@ -157,6 +159,32 @@ class AudioMixer:
             self._drain(participant_id, track), name=f"drain-audio-{participant_id}"
         )
 
+    def switch_track(
+        self, participant_id: str, track: MediaStreamTrack, first: av.AudioFrame | None = None
+    ) -> None:
+        """Take ``participant_id``'s audio from ``track`` from now on (``first``: a frame
+        already read from it), keeping what is buffered and the level history: a new
+        subscription of the same participant takes over without a drop to silence."""
+        part = self._participant(participant_id)
+        if part.task is not None:
+            part.task.cancel()
+        if first is not None:
+            self.feed(participant_id, first)
+        part.task = asyncio.get_running_loop().create_task(
+            self._drain(participant_id, track), name=f"drain-audio-{participant_id}"
+        )
+
+    def longest_gap(self, participant_id: str, *, reset: bool = False) -> float | None:
+        """The longest time (s) between two audio frames of the participant since the last
+        reset (None: no such participant)."""
+        part = self._participants.get(participant_id)
+        if part is None:
+            return None
+        gap = part.longest_gap
+        if reset:
+            part.longest_gap = 0.0
+        return gap
+
     def remove(self, participant_id: str) -> None:
         part = self._participants.pop(participant_id, None)
         if part is not None and part.task is not None:
@@ -192,6 +220,10 @@ class AudioMixer:
     def feed(self, participant_id: str, frame: av.AudioFrame) -> None:
         """Add one decoded audio frame of ``participant_id`` (any format/rate/layout)."""
         part = self._participant(participant_id)
+        now = self._clock()
+        if part.last_input_at is not None:
+            part.longest_gap = max(part.longest_gap, now - part.last_input_at)
+        part.last_input_at = now
         self._measure(part, frame)
         for out in part.resampler.resample(frame):
             pcm = np.ascontiguousarray(out.to_ndarray().reshape(-1), dtype=np.int16)

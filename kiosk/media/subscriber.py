@@ -4,6 +4,12 @@ Kurento (CE) uses the client-offer flow (``receiveVideoFrom {sender, sdpOffer}``
 uses the server-offer flow (``prepareReceiveVideoFrom`` → our recvonly answer →
 ``receiveVideoFrom {sender, sdpAnswer}``). Own candidates are trickled with
 ``endpointName`` = the publisher's connection id.
+
+``video=False`` subscribes audio-only: the client offer has just the audio m-line, which
+OpenVidu 2.x passes to Kurento unchanged (docs/media.md); the server-offer flow keeps every
+m-line the server offers (``video`` is ignored there). ``replace=True`` asks for the new
+subscription with ``reconnectStream`` (one request: the server drops the old endpoint of this
+publisher and builds the new one, OpenVidu's ``reconnectSubscriber``).
 """
 
 from __future__ import annotations
@@ -43,6 +49,8 @@ class Subscriber(PeerBase):
         on_video_track: TrackCallback | None = None,
         on_audio_track: TrackCallback | None = None,
         rpc_timeout: float = RPC_TIMEOUT,
+        video: bool = True,
+        replace: bool = False,
     ) -> None:
         super().__init__(
             rpc,
@@ -54,6 +62,9 @@ class Subscriber(PeerBase):
         self.stream = stream
         self.publisher_connection_id = publisher_connection_id
         self.flow: Flow = flow
+        # What this subscription receives: video only if the stream has it and we asked.
+        self.video = stream.has_video and (video or flow == "mediasoup")
+        self.replace = replace
         self._on_video = on_video_track
         self._on_audio = on_audio_track
         self.tracks: list[MediaStreamTrack] = []
@@ -86,18 +97,24 @@ class Subscriber(PeerBase):
     async def _subscribe_client_offer(self) -> None:
         if self.stream.has_audio:
             self.pc.addTransceiver("audio", direction="recvonly")
-        if self.stream.has_video:
+        if self.video:
             prefer_vp8(self.pc.addTransceiver("video", direction="recvonly"))
         offer = await self._set_local("receiveVideoFrom", offer=True)
-        result = await self._call("receiveVideoFrom", {"sender": self.stream_id, "sdpOffer": offer})
+        if self.replace:
+            method = "reconnectStream"
+            params = {"stream": self.stream_id, "sdpOffer": offer, "forciblyReconnect": False}
+        else:
+            method = "receiveVideoFrom"
+            params = {"sender": self.stream_id, "sdpOffer": offer}
+        result = await self._call(method, params)
         answer = result.get("sdpAnswer")
         if not isinstance(answer, str):
-            raise MediaError("receiveVideoFrom: the response lacks sdpAnswer")
-        await self._apply_remote(answer, "answer", "receiveVideoFrom")
+            raise MediaError(f"{method}: the response lacks sdpAnswer")
+        await self._apply_remote(answer, "answer", method)
 
     async def _subscribe_server_offer(self) -> None:
         result = await self._call(
-            "prepareReceiveVideoFrom", {"sender": self.stream_id, "reconnect": False}
+            "prepareReceiveVideoFrom", {"sender": self.stream_id, "reconnect": self.replace}
         )
         offer = result.get("sdpOffer")
         if not isinstance(offer, str):

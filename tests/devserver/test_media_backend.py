@@ -206,11 +206,13 @@ async def subscribe_client_offer(
     stream_id: str = STREAM,
     *,
     trickle_only: bool = False,
+    video: bool = True,
 ) -> tuple[Client, str]:
     got = Received()
     pc = _receiving_pc(settings, got)
     pc.addTransceiver("audio", direction="recvonly")
-    pc.addTransceiver("video", direction="recvonly")
+    if video:
+        pc.addTransceiver("video", direction="recvonly")
     _vp8_only(pc)
     await pc.setLocalDescription(await pc.createOffer())
     offer = pc.localDescription.sdp
@@ -537,3 +539,30 @@ async def test_audio_only_stream(backend: AiortcMediaBackend, settings: IceSetti
         await publisher.close()
         if subscriber:
             await subscriber.close()
+
+
+async def test_audio_only_offer_is_answered_audio_only(
+    backend: AiortcMediaBackend, settings: IceSettings
+) -> None:
+    """Like Kurento behind OpenVidu 2.x: an offer without m=video gets audio and no video."""
+    publisher, _ = await publish(backend, settings)
+    audio_only: Client | None = None
+    full: Client | None = None
+    try:
+        audio_only, answer = await subscribe_client_offer(backend, settings, video=False)
+        assert "m=audio" in answer and "m=video" not in answer
+        got = audio_only.got
+        await wait_until(lambda: got.audio_peak_rms > 1000, 15, "non-silent audio")
+        video = backend.relay(STREAM, "video")
+        audio = backend.relay(STREAM, "audio")
+        assert video is not None and audio is not None
+        assert (audio.consumers, video.consumers) == (1, 0)  # nothing sent on video
+        # A second subscriber with video gets it from the same publication.
+        full, _ = await subscribe_client_offer(backend, settings, subscriber_id="con_other")
+        await _assert_flowing(full.got)
+        assert got.video_frames == 0
+        assert video.consumers == 1
+    finally:
+        for client in (publisher, audio_only, full):
+            if client is not None:
+                await client.close()
