@@ -277,8 +277,11 @@ class MediaSession:
     async def _open_subscriber(self, connection_id: str, stream: StreamInfo) -> bool:
         """Negotiate one subscription; True when it is up (False: logged, closed)."""
         await self._close_subscriber(connection_id)
-        frames = LatestFrame(self._clock)
-        self.frames[connection_id] = frames
+        video = self.video.wants_video(connection_id, self._clock())
+        # An audio-only subscription of a video stream has no frames: its tile shows initials.
+        frames = LatestFrame(self._clock) if video or not stream.has_video else None
+        if frames is not None:
+            self.frames[connection_id] = frames
         mixer = self.mixer
 
         def on_audio(track: MediaStreamTrack) -> None:
@@ -292,9 +295,9 @@ class MediaSession:
             self.flow,
             ice=self.ice,
             ice_servers=self.ice_servers,
-            on_video_track=frames.attach,
+            on_video_track=frames.attach if frames is not None else None,
             on_audio_track=on_audio,
-            video=self.video.wants_video(connection_id, self._clock()),
+            video=video,
         )
         self.subscribers[connection_id] = sub
         self._changed()
