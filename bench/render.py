@@ -239,8 +239,8 @@ class _DrawCounter:
         original = converter.draw_scaled
 
         def counting(target: Any, source: Any, frame: Any, count: int, dest: Any,
-                     *, swscale: bool) -> bool:
-            shown = bool(original(target, source, frame, count, dest, swscale=swscale))
+                     **kw: Any) -> bool:
+            shown = bool(original(target, source, frame, count, dest, **kw))
             key = id(source)
             if shown and self.last.get(key) != count:
                 self.last[key] = count

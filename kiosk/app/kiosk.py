@@ -68,7 +68,7 @@ from kiosk.openvidu.tokens import TokenProvider
 from kiosk.room.occupancy import PirSensor
 from kiosk.screen.display import Display
 from kiosk.screen.mainview import SELF_ID
-from kiosk.screen.renderer import Renderer, run_render_loop, screenshot_async
+from kiosk.screen.renderer import Renderer, encode_png, run_render_loop
 from kiosk.screen.roomview import RoomView, Toast
 
 log = logging.getLogger(__name__)
@@ -243,7 +243,8 @@ class Kiosk:
     async def screenshot(self) -> bytes | None:
         if not self.display.is_open:
             return None
-        return await screenshot_async(self.display.surface)
+        rgb, width, height = self.display.read_rgb()  # either path: surface or SDL renderer
+        return await asyncio.to_thread(encode_png, rgb, width, height)
 
     # --- main ----------------------------------------------------------------------------------
 
@@ -262,7 +263,7 @@ class Kiosk:
         self.display.open()
         self.display.set_screensaver_allowed(False)
         self.warn_weakened_security()
-        self.renderer = Renderer(self.display.surface)
+        self.renderer = Renderer(self.display.surface, painter=self.display.painter)
         self._start_audio()
         await self._check_audio_devices()
         self._start_controls(loop)

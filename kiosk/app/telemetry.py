@@ -110,6 +110,7 @@ def status(kiosk: Kiosk) -> dict[str, Any]:
         "reconnects": kiosk.stats.reconnects,
         "resumes": kiosk.stats.resumes,
         "uptime_seconds": round(kiosk.clock() - kiosk.stats.started_at, 1),
+        "screen": screen_status(kiosk),
         **kiosk.room.status(kiosk.wall_clock()),
         "server_reachable": kiosk.server_reachable,
         "rss_bytes": read_rss_bytes(),
@@ -120,6 +121,17 @@ def status(kiosk: Kiosk) -> dict[str, Any]:
             "av": av.__version__,
             "pygame-ce": pygame.version.ver,
         },
+    }
+
+
+def screen_status(kiosk: Kiosk) -> dict[str, Any]:
+    """How the screen is drawn: SDL's video driver, the renderer (``surface`` = the CPU path)
+    and whether SDL reports it as accelerated (GPU)."""
+    display = kiosk.display
+    return {
+        "driver": display.driver_name,
+        "renderer": display.renderer_name,
+        "accelerated": display.accelerated,
     }
 
 

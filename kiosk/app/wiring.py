@@ -131,6 +131,7 @@ def display_settings_from_config(config: KioskConfig) -> DisplaySettings:
         fullscreen=config.display.fullscreen,
         size=config.display.size_pixels,
         title=f"kiosk — {config.display.room_name or config.session.name}",
+        drawing=config.display.drawing,
     )
 
 

@@ -211,6 +211,7 @@ class IceConfig(Section):
 
 class DisplayConfig(Section):
     driver: Literal["auto", "kmsdrm", "x11", "wayland", "dummy"] = "auto"
+    drawing: Literal["auto", "textures", "surface"] = "auto"
     fullscreen: bool = True
     size: Annotated[str, AfterValidator(check_size)] | None = None
     main: Literal["active-speaker", "self", "manual"] = "active-speaker"

@@ -41,9 +41,10 @@ from kiosk.screen.layout import (
     tiled_ids,
 )
 from kiosk.screen.pages import StatePainter
+from kiosk.screen.painter import FramePainter, SurfacePainter
 from kiosk.screen.roomview import RoomView, TileInfo
 from kiosk.screen.theme import Sizes, TextCache
-from kiosk.screen.tiles import FrameConverter, TileArtist, frame_size, to_pygame_rect
+from kiosk.screen.tiles import TileArtist, frame_size, to_pygame_rect
 
 log = logging.getLogger(__name__)
 
@@ -92,16 +93,18 @@ class Renderer:
         strip: StripPlacement = "auto",
         main_aspect: tuple[int, int] = (16, 9),
         smooth_main: bool = False,
+        painter: FramePainter | None = None,
     ) -> None:
         """``smooth_main``: scale the main video with swscale (bilinear; smoother text in
-        screen shares) instead of pygame's nearest-neighbour scale; costs about 2x more."""
+        screen shares) instead of pygame's nearest-neighbour scale; costs about 2x more.
+        ``painter``: how video reaches the screen (the display's; default the CPU path)."""
         self.surface = surface
         self.smooth_main = smooth_main
         self.strip: StripPlacement = strip
         self.main_aspect = main_aspect
         self.stats = RenderStats()
         self.text = TextCache()
-        self.converter = FrameConverter()
+        self.converter: FramePainter = painter if painter is not None else SurfacePainter()
         self._size: tuple[int, int] = (0, 0)
         self.sizes = Sizes.for_screen(1, 1)
         self.artist = TileArtist(self.text, self.sizes)
@@ -405,11 +408,20 @@ class Renderer:
             if repaint and dest != rect:
                 self.surface.fill(theme.BLACK, to_pygame_rect(rect))  # letterbox bars
             shown = self.converter.draw_scaled(
-                self.surface, source, frame, count, dest, swscale=not main or self.smooth_main
+                self.surface,
+                source,
+                frame,
+                count,
+                dest,
+                swscale=not main or self.smooth_main,
+                repaint=repaint,
             )
             if shown:
                 self.stats.video_blits += 1
-                dirty.append(rect if repaint else dest)
+                if repaint:
+                    dirty.append(rect)
+                elif self.converter.video_on_canvas:
+                    dirty.append(dest)
                 self._failed_slots.discard(slot_key)
             else:
                 self._failed_slots.add(slot_key)
@@ -531,7 +543,7 @@ async def run_render_loop(
     period = 1.0 / max_fps
     surface = display.surface
     if renderer is None:
-        renderer = Renderer(surface, strip=strip, main_aspect=main_aspect)
+        renderer = Renderer(surface, strip=strip, main_aspect=main_aspect, painter=display.painter)
     while not stop.is_set():
         started = clock()
         events = display.poll()

@@ -99,12 +99,13 @@ class FrameConverter:
         dest: Rect,
         *,
         swscale: bool,
+        repaint: bool = True,
     ) -> bool:
         """Draw ``frame`` (the newest of ``source``, number ``count``) scaled to ``dest``.
 
         ``swscale``: let swscale scale (bilinear, used for thumbnails, where it is cheapest);
         otherwise convert at native size and scale with pygame (nearest neighbour, cheapest
-        for the big main view).
+        for the big main view). ``repaint`` (the tile was repainted) changes nothing here.
 
         Returns ``False`` (nothing drawn) when the frame cannot be converted.
         """
