@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from kiosk import eventloop
 from kiosk.errors import (
     AuthenticationFailed,
     ConfigError,
@@ -354,7 +355,7 @@ def main_from_args(args: argparse.Namespace) -> int:
         ice=ice_seam.IceSettings.loopback() if args.loopback else ice_seam.IceSettings(),
     )
     patches.install(options.ice)
-    return asyncio.run(_main(options))
+    return eventloop.run(_main(options))
 
 
 async def _main(options: BotOptions) -> int:

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from kiosk import eventloop
 from kiosk.app import machine as m
 from kiosk.app.kiosk import Kiosk
 from kiosk.bot import BotOptions, run_bots
@@ -257,7 +258,7 @@ def main_from_args(args: argparse.Namespace) -> int:
         os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
         os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
     patches.install(ice.IceSettings.loopback())
-    return asyncio.run(
+    return eventloop.run(
         run_demo(
             duration=args.duration,
             bots=args.bots,

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 
+from kiosk import eventloop
 from kiosk.app.kiosk import Kiosk
 from kiosk.config import load_config
 from kiosk.logsetup import setup_logging
@@ -27,4 +27,4 @@ def main_from_args(args: argparse.Namespace) -> int:
     kiosk = Kiosk(config)
     # ICE seam, and video frames released on the RTP marker bit (−33 ms latency)
     patches.install(kiosk.ice)
-    return asyncio.run(kiosk.run(duration=args.duration))
+    return eventloop.run(kiosk.run(duration=args.duration))

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
+from kiosk import eventloop
 from kiosk.devserver.media_api import MediaBackend, NoMediaBackend
 from kiosk.devserver.options import DevServerOptions, is_loopback_host
 from kiosk.devserver.rest import PublicInfo, add_routes, make_auth_middleware, make_cors_middleware
@@ -279,6 +280,6 @@ def main_from_args(args: argparse.Namespace) -> int:
         patches.install(settings)
         media = AiortcMediaBackend(settings)
     try:
-        return asyncio.run(run_devserver(options, media=media))
+        return eventloop.run(run_devserver(options, media=media))
     except KeyboardInterrupt:
         return 0
