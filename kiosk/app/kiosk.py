@@ -143,6 +143,7 @@ class Kiosk:
         self.liveness = Liveness(LIVENESS_SECONDS, (RENDER, CALL))
         self._watchdog_held = False  # True while WATCHDOG=1 is withheld (logged once)
         self._last_view: RoomView | None = None  # the view drawn last (who has a tile)
+        self._last_tick: float | None = None
         self.operations = Operations(self)
         self.executor = Executor(self, self.operations)
 
@@ -180,7 +181,16 @@ class Kiosk:
             log.error("task %s died: %s: %s", name, type(exc).__name__, exc, exc_info=exc)
 
     def keep_watchdog(self, now: float) -> None:
-        """WATCHDOG=1 only while the render loop and the call loop both made progress."""
+        """WATCHDOG=1 only while the render loop and the call loop both made progress.
+
+        Called by the 1 s tick. A tick that comes late means the whole event loop was blocked
+        (every loop looks stale then, but the call loop had no turn yet to show it runs again):
+        that is logged as such, and judged again at the next tick.
+        """
+        last, self._last_tick = self._last_tick, now
+        if last is not None and now - last > self.liveness.interval_s:
+            log.warning("event loop blocked for %.1f s", now - last - 1.0)
+            self.liveness.beat(CALL, now)
         stale = self.liveness.stale(now)
         if not stale:
             if self._watchdog_held:
