@@ -46,6 +46,14 @@ def test_unit_has_the_appliance_settings() -> None:
     for key in ("NoNewPrivileges", "ProtectHome", "PrivateTmp"):
         assert d[key] == ["yes"], key
     assert d["ProtectSystem"] == ["strict"]
+    # Months unattended (issue 12): bounded memory, tasks and files; no core dump (secrets).
+    assert d["LimitCORE"] == ["0"]
+    for key in ("MemoryHigh", "MemoryMax", "TasksMax", "LimitNOFILE"):
+        assert len(d[key]) == 1, key
+    assert "MALLOC_ARENA_MAX=2" in d["Environment"]
+    # A directory path in DeviceAllow= is skipped by systemd; the device class is not.
+    assert "char-dma_heap rw" in d["DeviceAllow"]
+    assert not any(v.startswith("/dev/dma_heap") for v in d["DeviceAllow"])
     # The config parser accepts the file (no duplicate sections, well-formed lines).
     parser = configparser.ConfigParser(strict=False, interpolation=None)
     parser.read_string(UNIT.read_text())
