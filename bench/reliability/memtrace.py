@@ -107,6 +107,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                 await asyncio.sleep(0.5)
                 srv.start()
                 await srv.wait_ready()
+
                 def rejoined(old: str | None = old) -> bool:
                     return in_call_with_frames(k, min_participants=args.bots, not_connection=old)
 
