@@ -21,8 +21,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-from rel_harness import kiosk_config, remote_frames, wait_until
-from rel_scenarios import kiosk_running
 from websockets.asyncio.client import connect
 from websockets.asyncio.server import ServerConnection, serve
 
@@ -33,6 +31,9 @@ from kiosk.devserver.server import DevServer, DevServerOptions
 from kiosk.media import ice
 from kiosk.media.subscriptions import MAX_NEGOTIATIONS, MAX_REMOTE_STREAMS
 from kiosk.openvidu.events import MAX_NAME_CHARS
+from kiosk.testing.reliability import kiosk_config, remote_frames
+from kiosk.testing.scenarios import kiosk_running
+from kiosk.testing.waits import wait_until
 
 SETTINGS = ice.IceSettings.loopback()
 FAKE = "con_FAKE"
