@@ -5,6 +5,7 @@
 # (no binfmt registration needed).
 #
 #   bash tools/aarch64-smoke.sh            # cache: $KIOSK_CI_CACHE or /var/cache/kiosk-ci
+#   KIOSK_SMOKE_SUITE=trixie KIOSK_SMOKE_PYTHON=3.13 bash tools/aarch64-smoke.sh   # Pi OS trixie
 #
 # The root, the wheels and the venv are cached between runs (keyed by the package and
 # dependency lists); only the kiosk itself is reinstalled each time. Prints one line per step
@@ -41,8 +42,16 @@ mirror() {
     echo "$uri"
 }
 
-# Python, and the system libraries the kiosk loads on a Pi (SDL's KMSDRM backend).
+# Python, and the system libraries the kiosk loads on a Pi (SDL's KMSDRM backend). Python 3.13
+# (trixie) has no lgpio wheel on the index: Debian's python3-lgpio through system site packages,
+# as install.sh does it.
 PACKAGES="python${PYV},libpython${PYV}-stdlib,libdrm2,libgbm1,libegl1,libgles2"
+VENV_OPTS=()
+if [[ "${PYV#3.}" -ge 13 ]]; then
+    VENV_OPTS=(--system-site-packages)
+    # python3-lgpio is in the Raspberry Pi OS archive, not in Debian: this root has no lgpio.
+    export KIOSK_SMOKE_NO_LGPIO="python3-lgpio is not in Debian $SUITE (Raspberry Pi OS has it)"
+fi
 KEY="$(printf '%s %s %s' "$SUITE" "$PACKAGES" v1 | sha256sum | cut -c1-12)"
 ROOT="$CACHE/root-$SUITE-arm64-$KEY"
 
@@ -68,7 +77,8 @@ step_done
 run() {  # run an aarch64 program of the root under qemu, with a clean environment
     env -i PATH=/usr/bin:/bin HOME=/tmp LANG=C.UTF-8 \
         SDL_VIDEODRIVER=dummy SDL_AUDIODRIVER=dummy GPIOZERO_PIN_FACTORY=mock \
-        PYGAME_HIDE_SUPPORT_PROMPT=1 "${EXTRA_ENV[@]}" \
+        PYGAME_HIDE_SUPPORT_PROMPT=1 KIOSK_SMOKE_NO_LGPIO="${KIOSK_SMOKE_NO_LGPIO:-}" \
+        "${EXTRA_ENV[@]}" \
         "$QEMU" -L "$ROOT" "$@"
 }
 EXTRA_ENV=()
@@ -79,10 +89,17 @@ machine="$(run "$PY" -c 'import platform; print(platform.machine())')"
 
 # The project's runtime dependencies as its pyproject.toml states them (markers included).
 REQS="$CACHE/requirements-$PYV.txt"
-python3 - "$SRC/pyproject.toml" >"$REQS" <<'EOF'
+# Markers are evaluated here for the target (pip download would use the host's Python).
+python3 - "$SRC/pyproject.toml" "$PYV" >"$REQS" <<'EOF'
 import sys, tomllib
+from pip._vendor.packaging.requirements import Requirement
+target = {"python_version": sys.argv[2], "python_full_version": sys.argv[2] + ".0",
+          "platform_machine": "aarch64", "sys_platform": "linux", "platform_system": "Linux",
+          "os_name": "posix", "implementation_name": "cpython",
+          "platform_python_implementation": "CPython"}
 with open(sys.argv[1], "rb") as f:
-    print("\n".join(tomllib.load(f)["project"]["dependencies"]))
+    deps = tomllib.load(f)["project"]["dependencies"]
+print("\n".join(d for d in deps if not Requirement(d).marker or Requirement(d).marker.evaluate(target)))
 EOF
 WKEY="$(cat "$REQS" | sha256sum | cut -c1-12)"
 WHEELS="$CACHE/wheels-cp${PYV/./}-aarch64-$WKEY"
@@ -113,11 +130,29 @@ VENV="$ROOT$VENV_IN"
 step_start "venv with the runtime dependencies"
 if [[ ! -f "$VENV/.deps-$WKEY" ]]; then
     rm -rf "$VENV"
-    run "$PY" -m venv --without-pip "$VENV" || die "python -m venv failed"
+    run "$PY" -m venv --without-pip "${VENV_OPTS[@]}" "$VENV" || die "python -m venv failed"
     pipwhl="$(ls "$WHEELS"/pip-*.whl | head -n1)"
     # under qemu -L a path is looked up in the root first, then on the host: host paths work
     run "$VENV/bin/python" "$pipwhl/pip" install -q --no-index --no-compile \
         --find-links "$WHEELS" -r "$REQS" || die "pip install (aarch64) failed"
+    # Every installed file against its wheel's RECORD hash (a truncated library was seen once
+    # after an interrupted run: it crashes the emulator with SIGBUS on import).
+    python3 - "$VENV" <<'EOF' || { rm -rf "$VENV"; die "the venv does not match its wheels (removed; run again)"; }
+import base64, csv, hashlib, pathlib, sys
+site = next(pathlib.Path(sys.argv[1]).glob("lib/python3*/site-packages"))
+bad = []
+for record in site.glob("*.dist-info/RECORD"):
+    for row in csv.reader(record.read_text().splitlines()):
+        if len(row) < 2 or not row[1].startswith("sha256="):
+            continue
+        data = (site / row[0]).read_bytes() if (site / row[0]).is_file() else b""
+        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+        if "sha256=" + digest != row[1]:
+            bad.append(row[0])
+if bad:
+    print("aarch64 smoke: files differing from their wheels: " + ", ".join(bad[:5]), file=sys.stderr)
+    sys.exit(1)
+EOF
     touch "$VENV/.deps-$WKEY"
 fi
 step_done
