@@ -62,6 +62,8 @@ import psutil
 from _common import PREFIX as TAG
 from _common import cpu_seconds, emit, fmt, memory_of, percentile
 
+from kiosk import eventloop
+
 SCRIPT = str(Path(__file__).resolve())
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -314,7 +316,7 @@ async def role_kiosk(args: argparse.Namespace) -> None:
         args.server,
         secret=SECRET,
         session={"id": args.session},
-        display={"size": f"{VIEWPORT[0]}x{VIEWPORT[1]}"},
+        display={"size": args.kiosk_size or f"{VIEWPORT[0]}x{VIEWPORT[1]}"},
         # the speaker keeps its default device (as this bench always had): playback is measured
         media={"camera": {"device": "none"}, "microphone": {"device": "none"}, "speaker": {}},
     )
@@ -386,6 +388,9 @@ async def role_kiosk(args: argparse.Namespace) -> None:
     frames0: dict[str, int] = {}
     draws0 = 0
     while line := (await reader.readline()).decode().strip():
+        if line.startswith("promote"):
+            emit({"promotions": await promote(kiosk, int(line.split()[1]))})
+            continue
         if line == "start":
             for st in slots.values():
                 st.shown = st.failed = 0
@@ -439,6 +444,10 @@ async def role_kiosk(args: argparse.Namespace) -> None:
                     "received_fps": received,
                     "video_blits_per_s": (renderer.stats.video_blits - draws0) / seconds,
                     "overflow": layout.overflow.count if layout and layout.overflow else 0,
+                    "video_subs": sum(1 for s in media.subscribers.values() if s.video)
+                    if media
+                    else 0,
+                    "subs": len(media.subscribers) if media else 0,
                     "latencies": latencies,
                     "reads": state["reads"],
                     "failed_reads": state["failed"],
@@ -455,6 +464,43 @@ async def role_kiosk(args: argparse.Namespace) -> None:
             break
     kiosk.post(machine.Shutdown())
     await asyncio.wait_for(run, 20)
+
+
+async def promote(kiosk: Any, count: int) -> list[float]:
+    """Press "next" until a participant without video is on the main view; seconds from that
+    press to the first drawn frame of theirs. ``count`` times, one after the other."""
+    from kiosk.controls.actions import Action
+    from kiosk.screen.mainview import SELF_ID
+
+    out: list[float] = []
+    media, renderer = kiosk.media, kiosk.renderer
+    if media is None or renderer is None:
+        return out
+    for _ in range(count):
+        target = None
+        for _ in range(64):
+            kiosk.on_action(Action.NEXT)
+            main = kiosk.view_policy.main
+            sub = media.subscribers.get(main)
+            if main != SELF_ID and sub is not None and not sub.video and sub.stream.has_video:
+                target = main
+                break
+        if target is None:
+            break
+        pressed = time.monotonic()
+        for _ in range(7500):  # 15 s at most
+            if media.receiving_video(target):
+                break
+            await asyncio.sleep(0.002)
+        draws = renderer.stats.draws  # then the next drawn frame: it is on screen
+        for _ in range(500):
+            if renderer.stats.draws != draws:
+                break
+            await asyncio.sleep(0.002)
+        if media.receiving_video(target):
+            out.append(time.monotonic() - pressed)
+        await asyncio.sleep(0.5)
+    return out
 
 
 # --- orchestration ----------------------------------------------------------------------------
@@ -477,7 +523,7 @@ class Child:
             *self.extra,
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.DEVNULL,
+            stderr=None if os.environ.get("KIOSK_BENCH_STDERR") else asyncio.subprocess.DEVNULL,
         )
 
     @property
@@ -709,10 +755,14 @@ class KioskReceiver:
 
     name = "kiosk"
 
-    def __init__(self, server: str, session: str, marker: bool) -> None:
+    def __init__(
+        self, server: str, session: str, marker: bool, size: str | None = None, promotions: int = 0
+    ) -> None:
         self.child = Child(
-            "kiosk", "--server", server, "--session", session, *(["--marker"] * marker)
-        )
+            "kiosk", "--server", server, "--session", session, *(["--marker"] * marker),
+            *(["--kiosk-size", size] if size else []),
+        )  # fmt: skip
+        self.promotions = promotions
         self.window: TreeUsage | None = None
         self.join_s: float | None = None
         self.main0 = 0.0
@@ -753,7 +803,16 @@ class KioskReceiver:
             read_failures=f"{result['failed_reads']}/{result['reads']}",
             slots=result["slots"],
             overflow=result["overflow"],
+            video_subs=f"{result['video_subs']}/{result['subs']}",
         )
+        if self.promotions:  # after the CPU window: promoted video is kept a while
+            self.child.send(f"promote {self.promotions}")
+            times = (await self.child.read(30 + 20 * self.promotions))["promotions"]
+            out.update(
+                promotions=times,
+                promo_median=statistics.median(times) if times else None,
+                promo_p95=percentile(times, 95) if times else None,
+            )
         return out
 
     async def stop(self) -> None:
@@ -849,7 +908,7 @@ async def run_point(
         point: dict[str, Any] = {"k": k, "jitter": "marker" if marker else "aiortc"}
         receivers = []
         if "kiosk" in args.receivers:
-            receivers.append(KioskReceiver(url, session, marker))
+            receivers.append(KioskReceiver(url, session, marker, args.kiosk_size, args.promotions))
         if "chromium" in args.receivers:
             receivers.append(ChromiumRun(url, session, pages))
         if args.mode == "together":
@@ -869,11 +928,18 @@ async def run_point(
         await server.stop()
 
 
+def promo(r: dict[str, Any]) -> str:
+    if "promotions" not in r:
+        return ""
+    return f"{fmt(r['promo_median'], 2)} / {fmt(r['promo_p95'], 2)} ({len(r['promotions'])})"
+
+
 def table(points: Sequence[dict[str, Any]]) -> str:
     rows = [
         "| K | jitter | receiver | CPU % core | mem MB (PSS) | fps min/mean | ≥29 fps |"
-        " latency med / p95 ms (reads) | join s | machine CPU % (load) | server+bots % |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        " latency med / p95 ms (reads) | join s | machine CPU % (load) | server+bots % |"
+        " video subs | promotion med / p95 s (n) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for p in points:
         for who in ("kiosk", "chromium"):
@@ -888,7 +954,9 @@ def table(points: Sequence[dict[str, Any]]) -> str:
                 f" | {fmt(r['lat_median'], 0)} / {fmt(r['lat_p95'], 0)} ({r['lat_samples']})"
                 f" | {fmt(r['join_s'], 2)}"
                 f" | {fmt(r['machine_cpu_pct'], 0)} ({fmt(r['loadavg'])})"
-                f" | {fmt(r['server_bots_cpu_pct'], 0)} |"
+                f" | {fmt(r['server_bots_cpu_pct'], 0)}"
+                f" | {r.get('video_subs', '')}"
+                f" | {promo(r)} |"
             )
         if "kiosk" not in p or "chromium" not in p:
             continue
@@ -900,7 +968,8 @@ def table(points: Sequence[dict[str, Any]]) -> str:
         rows.append(
             f"| {p['k']} | {p['jitter']} | kiosk/Chromium | {ratio(k['cpu_pct'], c['cpu_pct'])}"
             f" | {ratio(k['mem_mb'], c['mem_mb'])} | {ratio(k['fps_mean'], c['fps_mean'])} | |"
-            f" {ratio(k['lat_median'], c['lat_median'])} | {ratio(k['join_s'], c['join_s'])} | | |"
+            f" {ratio(k['lat_median'], c['lat_median'])} | {ratio(k['join_s'], c['join_s'])}"
+            " | | | | |"
         )
     return "\n".join(rows)
 
@@ -977,15 +1046,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--count", type=int, default=1, help=argparse.SUPPRESS)
     parser.add_argument("--marker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--light", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--kiosk-size", help="the kiosk's screen WxH (default 1280x720)")
+    parser.add_argument(
+        "--promotions", type=int, default=0, help="after the window: time N promotions"
+    )
     args = parser.parse_args(argv)
+    # Each role on the loop its entry point uses (uvloop where installed; KIOSK_EVENT_LOOP).
     if args.role == "devserver":
-        asyncio.run(role_devserver(args))
+        eventloop.run(role_devserver(args))
         return 0
     if args.role == "bots":
-        asyncio.run(role_bots(args))
+        eventloop.run(role_bots(args))
         return 0
     if args.role == "kiosk":
-        asyncio.run(role_kiosk(args))
+        eventloop.run(role_kiosk(args))
         return 0
     return asyncio.run(orchestrate(args))
 
