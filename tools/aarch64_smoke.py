@@ -28,10 +28,14 @@ RUNTIME_MODULES = (
     "cryptography",
     "numpy",
     "lgpio",
-    "kiosk.cli",
-    "kiosk.app.runner",
-    "kiosk.devserver.server",
 )
+
+
+def command_modules() -> list[str]:
+    """The module behind every ``kiosk`` command, as the CLI names them (run, demo, bot…)."""
+    from kiosk import cli
+
+    return ["kiosk.cli", *(module for module, _help in cli._COMMANDS.values())]
 
 # What SDL's KMSDRM backend opens at run time on the Pi (Debian packages libdrm2, libgbm1,
 # libegl1, libgles2; install.sh installs them).
@@ -47,11 +51,12 @@ def check_platform() -> None:
 
 
 def check_imports() -> None:
-    for name in RUNTIME_MODULES:
+    names = [*RUNTIME_MODULES, *command_modules()]
+    for name in names:
         if name == "lgpio" and NO_LGPIO:
             continue
         importlib.import_module(name)
-    print(f"imports ok: {len(RUNTIME_MODULES)} modules")
+    print(f"imports ok: {len(names)} modules (runtime dependencies and every kiosk command)")
 
 
 def check_lgpio() -> None:
