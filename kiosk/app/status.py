@@ -44,6 +44,7 @@ from aiohttp.web_protocol import RequestHandler
 
 from kiosk.errors import KioskError
 from kiosk.logsetup import Throttle, ThrottleFilter
+from kiosk.net import is_loopback_host
 from kiosk.redact import redact, register_secret
 
 log = logging.getLogger(__name__)
@@ -104,15 +105,6 @@ def parse_listen(listen: str) -> tuple[str, int]:
     if not sep or not port.isdigit():
         raise KioskError(f"status.listen: expected host:port, got {listen!r}")
     return host.strip("[]") or "127.0.0.1", int(port)
-
-
-def _is_loopback(host: str) -> bool:
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _is_wildcard(host: str) -> bool:
@@ -292,7 +284,7 @@ class StatusServer:
         if _is_wildcard(self._host):
             where += " (listening on all addresses)"
         lines = [(logging.INFO, f"status: {where}")]
-        if not _is_loopback(self._host) and self.options.token is None:
+        if not is_loopback_host(self._host) and self.options.token is None:
             shows = "participant names (/status)"
             if self.options.screenshots:
                 shows += " and the room's own camera picture (/screenshot.png)"

@@ -6,11 +6,10 @@ and ``server`` all depend on it and never on each other's settings.
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["DevServerOptions", "is_loopback_host"]
+__all__ = ["DevServerOptions"]
 
 
 @dataclass
@@ -30,13 +29,3 @@ class DevServerOptions:
     default_ping_interval_ms: int = 20000  # watchdog = 3 x interval of the first ping
     version: str = "2.22.0"
     forced_video_codec: str = "VP8"  # §8.4 munging applied to every offer
-
-
-def is_loopback_host(host: str) -> bool:
-    """``localhost`` or a loopback address (what a bind or an origin on this machine names)."""
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False

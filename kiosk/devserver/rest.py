@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
-from kiosk.devserver.options import DevServerOptions, is_loopback_host
+from kiosk.devserver.options import DevServerOptions
 from kiosk.devserver.rpc.room import Room
 from kiosk.devserver.state import (
     CUSTOM_SESSION_ID_RE,
@@ -29,6 +29,7 @@ from kiosk.devserver.state import (
     ServerState,
     now_ms,
 )
+from kiosk.net import is_loopback_host
 
 __all__ = ["PublicInfo", "add_routes", "make_auth_middleware", "make_cors_middleware"]
 

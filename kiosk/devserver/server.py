@@ -18,13 +18,14 @@ from aiohttp import web
 
 from kiosk import eventloop
 from kiosk.devserver.media_api import MediaBackend, NoMediaBackend
-from kiosk.devserver.options import DevServerOptions, is_loopback_host
+from kiosk.devserver.options import DevServerOptions
 from kiosk.devserver.rest import PublicInfo, add_routes, make_auth_middleware, make_cors_middleware
 from kiosk.devserver.rpc import RpcHub
 from kiosk.devserver.state import ServerState
 from kiosk.devserver.tls import SelfSignedCertificate, make_self_signed, server_ssl_context
 from kiosk.errors import KioskError
 from kiosk.logsetup import install_loop_exception_handler, setup_logging
+from kiosk.net import is_loopback_host
 from kiosk.redact import register_secret
 from kiosk.secret_input import add_secret_arguments, secret_from_args
 

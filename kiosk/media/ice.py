@@ -51,6 +51,7 @@ from aiortc import RTCConfiguration, RTCIceServer
 from aiortc.rtcicetransport import RTCIceGatherer
 
 from kiosk.errors import MediaError
+from kiosk.net import is_loopback_host
 
 __all__ = [
     "IceSettings",
@@ -99,16 +100,9 @@ def _loopback_request_received(
     Filtering announced candidates is not enough: a browser on this machine also sends checks
     from its LAN address, which aioice would accept as a peer-reflexive candidate.
     """
-    if not _is_loopback(addr[0]):
+    if not is_loopback_host(addr[0]):
         return
     _ORIGINAL_REQUEST_RECEIVED(self, message, addr, protocol)
-
-
-def _is_loopback(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host.split("%", 1)[0]).is_loopback
-    except ValueError:
-        return False
 
 
 def install(settings: IceSettings) -> None:

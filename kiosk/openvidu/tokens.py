@@ -7,7 +7,6 @@ contains the secret or a token.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import logging
 import ssl
@@ -26,6 +25,7 @@ from kiosk.errors import (
     ServerUnreachable,
     TlsUntrusted,
 )
+from kiosk.net import is_cert_error, is_loopback_host
 from kiosk.openvidu.tls import TLS_HINT
 from kiosk.openvidu.urls import parse_token
 from kiosk.redact import redact, register_secret
@@ -76,15 +76,6 @@ def _base(url: str, what: str) -> tuple[str, str]:
     return url.strip().rstrip("/"), f"{shown}:{port}"
 
 
-def _is_loopback(host: str) -> bool:
-    if host.lower().rstrip(".") == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
 def check_secret_transport(url: str, allow_http: bool) -> None:
     """Refuse to send the secret (HTTP Basic auth) in clear text to another machine.
 
@@ -93,26 +84,13 @@ def check_secret_transport(url: str, allow_http: bool) -> None:
     """
     parts = urlsplit(url.strip())
     host = parts.hostname or ""
-    if parts.scheme.lower() == "http" and not _is_loopback(host) and not allow_http:
+    if parts.scheme.lower() == "http" and not is_loopback_host(host) and not allow_http:
         raise ConfigError(
             [
                 f"server.url: the OpenVidu secret would cross the network in clear text "
                 f"(http:// to {host!r}); use https://, or set server.allow_http_secret: true"
             ]
         )
-
-
-def _is_cert_error(exc: BaseException) -> bool:
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        if isinstance(current, ssl.SSLCertVerificationError):
-            return True
-        if "CERTIFICATE_VERIFY_FAILED" in str(current):
-            return True
-        current = current.__cause__ or current.__context__
-    return False
 
 
 def _server_message(response: httpx.Response) -> str:
@@ -171,7 +149,7 @@ class _HttpCaller:
                 f"{self.hostport} did not answer {what} within {self._timeout:g} s"
             ) from exc
         except httpx.ConnectError as exc:
-            if _is_cert_error(exc):
+            if is_cert_error(exc):
                 raise TlsUntrusted(
                     f"certificate of {self.hostport} is not trusted ({what}); {self._tls_hint}"
                 ) from exc
@@ -179,7 +157,7 @@ class _HttpCaller:
                 f"cannot connect to {self.hostport} ({what}): {_reason(exc)}"
             ) from exc
         except httpx.TransportError as exc:
-            if _is_cert_error(exc):
+            if is_cert_error(exc):
                 raise TlsUntrusted(
                     f"certificate of {self.hostport} is not trusted ({what}); {self._tls_hint}"
                 ) from exc
