@@ -26,6 +26,7 @@ import httpx
 
 from kiosk.calendar.meetings import MAX_RESPONSE_BYTES
 from kiosk.errors import CalendarError
+from kiosk.net import is_cert_error
 from kiosk.redact import redact, register_secret
 
 __all__ = [
@@ -77,19 +78,6 @@ def calendar_label(url: str) -> str:
 def _reason(exc: BaseException) -> str:
     text = " ".join(redact(str(exc)).split()) or type(exc).__name__
     return text if len(text) <= _MAX_REASON else text[: _MAX_REASON - 1] + "…"
-
-
-def _is_cert_error(exc: BaseException) -> bool:
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        if isinstance(current, ssl.SSLCertVerificationError):
-            return True
-        if "CERTIFICATE_VERIFY_FAILED" in str(current):
-            return True
-        current = current.__cause__ or current.__context__
-    return False
 
 
 class _Http:
@@ -156,7 +144,7 @@ class _Http:
         except httpx.TooManyRedirects:
             raise CalendarError(f"{self.label}: too many redirects") from None
         except (httpx.ConnectError, httpx.TransportError) as exc:
-            if _is_cert_error(exc):
+            if is_cert_error(exc):
                 raise CalendarError(
                     f"certificate of {self.label} is not trusted; set calendar.ca_file"
                 ) from None
@@ -180,8 +168,8 @@ class _Http:
         return CalendarError(f"{self.label} answered HTTP {status}")
 
 
-class IcsSource:
-    """An ``.ics`` address (webcal feeds, exported room calendars): one GET per refresh."""
+class _HttpSource:
+    """What the two sources share: one bounded HTTP client, and "expected status or refused"."""
 
     def __init__(
         self, settings: HttpSettings, *, transport: httpx.AsyncBaseTransport | None = None
@@ -189,11 +177,20 @@ class IcsSource:
         self._http = _Http(settings, transport)
         self.label = self._http.label
 
-    async def fetch(self, start: datetime, end: datetime) -> list[bytes]:
-        status, body = await self._http.request("GET", headers={"Accept": "text/calendar"})
-        if status != 200:
+    async def _read(
+        self, method: str, expect: int, headers: dict[str, str], body: bytes | None = None
+    ) -> bytes:
+        status, answer = await self._http.request(method, headers=headers, body=body)
+        if status != expect:
             raise self._http.refused(status)
-        return [body]
+        return answer
+
+
+class IcsSource(_HttpSource):
+    """An ``.ics`` address (webcal feeds, exported room calendars): one GET per refresh."""
+
+    async def fetch(self, start: datetime, end: datetime) -> list[bytes]:
+        return [await self._read("GET", 200, {"Accept": "text/calendar"})]
 
 
 def _utc_stamp(moment: datetime) -> str:
@@ -233,21 +230,14 @@ def parse_multistatus(body: bytes, label: str) -> list[bytes]:
     return texts
 
 
-class CalDavSource:
+class CalDavSource(_HttpSource):
     """A CalDAV calendar collection (a room's calendar on Radicale, Nextcloud, SOGo, …)."""
 
-    def __init__(
-        self, settings: HttpSettings, *, transport: httpx.AsyncBaseTransport | None = None
-    ) -> None:
-        self._http = _Http(settings, transport)
-        self.label = self._http.label
-
     async def fetch(self, start: datetime, end: datetime) -> list[bytes]:
-        status, body = await self._http.request(
+        body = await self._read(
             "REPORT",
-            headers={"Depth": "1", "Content-Type": "application/xml; charset=utf-8"},
-            body=calendar_query(start, end),
+            207,
+            {"Depth": "1", "Content-Type": "application/xml; charset=utf-8"},
+            calendar_query(start, end),
         )
-        if status != 207:
-            raise self._http.refused(status)
         return parse_multistatus(body, self.label)
