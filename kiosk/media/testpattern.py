@@ -13,7 +13,6 @@ second, and each frame only copies the background, draws the moving bar and fill
 
 from __future__ import annotations
 
-import asyncio
 import fractions
 import os
 import time
@@ -28,6 +27,8 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
 import pygame
 import pygame.font
+
+from kiosk.media.pacing import Pacer
 
 Image = npt.NDArray[np.uint8]
 
@@ -268,22 +269,13 @@ class TestPatternTrack(MediaStreamTrack):
         self.height = height
         self._clock = clock
         self._renderer = PatternRenderer(name, width, height)
-        self._start: float | None = None
+        self._pacer = Pacer(fps)
         self._frames = 0
 
     async def recv(self) -> av.VideoFrame:
         if self.readyState != "live":
             raise MediaStreamError
-        loop = asyncio.get_running_loop()
-        if self._start is None:
-            self._start = loop.time()
-        else:
-            wait = self._start + self._frames / self.fps - loop.time()
-            if wait > 0:
-                await asyncio.sleep(wait)
-            elif wait < -1.0:
-                # we fell far behind (suspended loop): restart pacing instead of bursting
-                self._start = loop.time() - self._frames / self.fps
+        await self._pacer.wait(self._frames)
         image = self._renderer.render(self._clock())
         frame = av.VideoFrame.from_ndarray(image, format="rgb24")
         frame.pts = self._frames * VIDEO_CLOCK_RATE // self.fps

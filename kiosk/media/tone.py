@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import fractions
 import math
 
 import av
 import numpy as np
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+
+from kiosk.media.pacing import Pacer
 
 FRAME_SECONDS = 0.020
 
@@ -37,7 +38,7 @@ class ToneTrack(MediaStreamTrack):
         self.amplitude = amplitude
         self.samples_per_frame = int(sample_rate * FRAME_SECONDS)
         self._time_base = fractions.Fraction(1, sample_rate)
-        self._start: float | None = None
+        self._pacer = Pacer(sample_rate)
         self._sent = 0  # samples produced so far
         self.silent = False  # when True the track keeps its pace but sends zeros
 
@@ -56,15 +57,7 @@ class ToneTrack(MediaStreamTrack):
     async def recv(self) -> av.AudioFrame:
         if self.readyState != "live":
             raise MediaStreamError
-        loop = asyncio.get_running_loop()
-        if self._start is None:
-            self._start = loop.time()
-        else:
-            wait = self._start + self._sent / self.sample_rate - loop.time()
-            if wait > 0:
-                await asyncio.sleep(wait)
-            elif wait < -1.0:
-                self._start = loop.time() - self._sent / self.sample_rate
+        await self._pacer.wait(self._sent)
         layout = "mono" if self.channels == 1 else "stereo"
         frame = av.AudioFrame.from_ndarray(self._samples(), format="s16", layout=layout)
         frame.sample_rate = self.sample_rate
