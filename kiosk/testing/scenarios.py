@@ -72,6 +72,30 @@ async def kiosk_running(k: Kiosk) -> AsyncIterator[asyncio.Task[int]]:
         await stop_kiosk(k, task)
 
 
+@contextlib.asynccontextmanager
+async def dev_server_with_bots(
+    workdir: Path, bots: int = 1, *, bot_name: str | None = None
+) -> AsyncIterator[DevServerProc]:
+    """A dev server on a free port and ``bots`` publishing bots, both child processes logging
+    into ``workdir``; both stopped on exit."""
+    srv = DevServerProc(free_port(), workdir / "devserver.log")
+    srv.start()
+    await srv.wait_ready()
+    bot = BotProc(srv.url, bots, workdir / "bots.log", name=bot_name)
+    bot.start()
+    try:
+        yield srv
+    finally:
+        bot.stop()
+        srv.stop()
+
+
+async def _first_call(k: Kiosk, participants: int = 1) -> None:
+    await wait_until(
+        lambda: in_call_with_frames(k, min_participants=participants), 40, "the first call"
+    )
+
+
 async def server_crash(
     cycles: int,
     workdir: Path,
@@ -88,18 +112,10 @@ async def server_crash(
     next crash (the kiosk resets its retry backoff only after a call was stable for 30 s).
     """
     out = Outcome("server kill -9 + restart")
-    port = free_port()
-    srv = DevServerProc(port, workdir / "devserver.log")
-    srv.start()
-    await srv.wait_ready()
-    bot = BotProc(srv.url, bots, workdir / "bots.log")
-    bot.start()
-    k = Kiosk(kiosk_config(srv.url))
-    try:
+    async with dev_server_with_bots(workdir, bots) as srv:
+        k = Kiosk(kiosk_config(srv.url))
         async with kiosk_running(k):
-            await wait_until(
-                lambda: in_call_with_frames(k, min_participants=bots), 40, "the first call"
-            )
+            await _first_call(k, bots)
             for i in range(cycles):
                 old = k.status()["connection_id"]
                 joins_before = k.stats.joins
@@ -141,9 +157,6 @@ async def server_crash(
                 )
             out.extra["joins"] = k.stats.joins
             out.extra["resumes"] = k.stats.resumes
-    finally:
-        bot.stop()
-        srv.stop()
     return out
 
 
@@ -336,54 +349,45 @@ async def churn(cycles: int, workdir: Path, *, sample_every: int = 5) -> Outcome
     """A bot joins and leaves ``cycles`` times against one kiosk; the kiosk must show it each time
     and its resources must not grow. Dev server and bot run in child processes."""
     out = Outcome("participant churn (bot joins + leaves)")
-    port = free_port()
-    srv = DevServerProc(port, workdir / "devserver.log")
-    srv.start()
-    await srv.wait_ready()
-    steady = BotProc(srv.url, 1, workdir / "bots.log", name="Steady")
-    steady.start()
-    driver = ChurnDriver(srv.url, workdir / "churn.log")
-    await driver.start()
-    k = Kiosk(kiosk_config(srv.url))
     samples: list[tuple[int, Resources]] = []
-    try:
-        async with kiosk_running(k):
-            await wait_until(
-                lambda: in_call_with_frames(k, min_participants=1), 40, "the first call"
-            )
-            for i in range(cycles):
-                out.injected += 1
-                t0 = time.monotonic()
-                cid = await driver.join()
+    async with dev_server_with_bots(workdir, 1, bot_name="Steady") as srv:
+        driver = ChurnDriver(srv.url, workdir / "churn.log")
+        await driver.start()
+        k = Kiosk(kiosk_config(srv.url))
+        try:
+            async with kiosk_running(k):
+                await _first_call(k)
+                for i in range(cycles):
+                    out.injected += 1
+                    t0 = time.monotonic()
+                    cid = await driver.join()
 
-                def shown(c: str = cid) -> bool:
-                    return remote_frames(k).get(c, 0) > 0
+                    def shown(c: str = cid) -> bool:
+                        return remote_frames(k).get(c, 0) > 0
 
-                def gone(c: str = cid) -> bool:
-                    return c not in remote_frames(k)
+                    def gone(c: str = cid) -> bool:
+                        return c not in remote_frames(k)
 
-                try:
-                    await wait_until(shown, 20, f"frames from {cid}")
-                    await driver.leave()
-                    await wait_until(gone, 20, f"{cid} gone from the screen")
-                except AssertionError as exc:
-                    out.failures.append(f"cycle {i}: {exc}")
-                    with contextlib.suppress(AssertionError, TimeoutError):
+                    try:
+                        await wait_until(shown, 20, f"frames from {cid}")
                         await driver.leave()
-                    continue
-                out.recovered += 1
-                out.recover_s.append(time.monotonic() - t0)
-                if i % sample_every == 0 or i == cycles - 1:
-                    await asyncio.sleep(0.3)  # let closed peer connections finish their tasks
-                    samples.append((i, resources()))
-                    log.info("churn %d: %s", i, samples[-1][1].row())
-            out.extra["samples"] = samples
-            out.extra["joins"] = k.stats.joins
-            out.extra["reconnects"] = k.stats.reconnects
-    finally:
-        await driver.stop()
-        steady.stop()
-        srv.stop()
+                        await wait_until(gone, 20, f"{cid} gone from the screen")
+                    except AssertionError as exc:
+                        out.failures.append(f"cycle {i}: {exc}")
+                        with contextlib.suppress(AssertionError, TimeoutError):
+                            await driver.leave()
+                        continue
+                    out.recovered += 1
+                    out.recover_s.append(time.monotonic() - t0)
+                    if i % sample_every == 0 or i == cycles - 1:
+                        await asyncio.sleep(0.3)  # let closed peer connections finish their tasks
+                        samples.append((i, resources()))
+                        log.info("churn %d: %s", i, samples[-1][1].row())
+                out.extra["samples"] = samples
+                out.extra["joins"] = k.stats.joins
+                out.extra["reconnects"] = k.stats.reconnects
+        finally:
+            await driver.stop()
     return out
 
 
@@ -392,19 +396,11 @@ async def rejoin_cycles(cycles: int, workdir: Path) -> Outcome:
     from kiosk.controls.actions import Action
 
     out = Outcome("kiosk leave + join (button)")
-    port = free_port()
-    srv = DevServerProc(port, workdir / "devserver.log")
-    srv.start()
-    await srv.wait_ready()
-    bot = BotProc(srv.url, 1, workdir / "bots.log")
-    bot.start()
-    k = Kiosk(kiosk_config(srv.url))
     samples: list[tuple[int, Resources]] = []
-    try:
+    async with dev_server_with_bots(workdir) as srv:
+        k = Kiosk(kiosk_config(srv.url))
         async with kiosk_running(k):
-            await wait_until(
-                lambda: in_call_with_frames(k, min_participants=1), 40, "the first call"
-            )
+            await _first_call(k)
             await asyncio.sleep(0.3)
             samples.append((-1, resources()))
             for i in range(cycles):
@@ -433,9 +429,6 @@ async def rejoin_cycles(cycles: int, workdir: Path) -> Outcome:
             samples.append((cycles, resources()))
             out.extra["samples"] = samples
             out.extra["joins"] = k.stats.joins
-    finally:
-        bot.stop()
-        srv.stop()
     return out
 
 
@@ -445,6 +438,7 @@ __all__ = [
     "NetFault",
     "Outcome",
     "churn",
+    "dev_server_with_bots",
     "inject",
     "kiosk_running",
     "proxied_call",
