@@ -96,8 +96,26 @@ class OverflowSlot:
         return f"+{self.count}"
 
 
+class _PlacedTiles:
+    """What both layouts answer about their tiles (a base for the two frozen dataclasses)."""
+
+    __slots__ = ()
+    tiles: tuple[TileSlot, ...]
+    overflow: OverflowSlot | None
+
+    def tile_rect(self, tile_id: str) -> Rect | None:
+        for slot in self.tiles:
+            if slot.id == tile_id:
+                return slot.rect
+        return None
+
+    @property
+    def hidden_count(self) -> int:
+        return self.overflow.count if self.overflow else 0
+
+
 @dataclass(frozen=True, slots=True)
-class Layout:
+class Layout(_PlacedTiles):
     """The result of :func:`compute_layout`.
 
     ``main`` is the whole main-view area (the renderer letterboxes the video inside it);
@@ -113,16 +131,6 @@ class Layout:
     tiles: tuple[TileSlot, ...]
     overflow: OverflowSlot | None
     thumb_size: tuple[int, int]
-
-    def tile_rect(self, tile_id: str) -> Rect | None:
-        for slot in self.tiles:
-            if slot.id == tile_id:
-                return slot.rect
-        return None
-
-    @property
-    def hidden_count(self) -> int:
-        return self.overflow.count if self.overflow else 0
 
 
 def fit_rect(src_w: int, src_h: int, box: Rect) -> Rect:
@@ -303,7 +311,7 @@ AUTO_GALLERY_MAX = 4
 
 
 @dataclass(frozen=True, slots=True)
-class GalleryLayout:
+class GalleryLayout(_PlacedTiles):
     """The result of :func:`compute_gallery`: equal tiles, row by row, centred in ``area``."""
 
     area: Rect
@@ -311,16 +319,6 @@ class GalleryLayout:
     overflow: OverflowSlot | None
     columns: int
     rows: int
-
-    def tile_rect(self, tile_id: str) -> Rect | None:
-        for slot in self.tiles:
-            if slot.id == tile_id:
-                return slot.rect
-        return None
-
-    @property
-    def hidden_count(self) -> int:
-        return self.overflow.count if self.overflow else 0
 
 
 def choose_layout(
