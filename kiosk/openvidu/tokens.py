@@ -139,7 +139,8 @@ class _HttpCaller:
             follow_redirects=False,
         )
 
-    async def post(self, path: str, body: dict[str, Any]) -> httpx.Response:
+    async def post(self, path: str, body: dict[str, Any]) -> tuple[str, httpx.Response]:
+        """The request as named in error messages (``POST path``) and the server's answer."""
         what = f"POST {path}"
         try:
             async with self._client() as client:
@@ -167,7 +168,14 @@ class _HttpCaller:
         except httpx.HTTPError as exc:  # InvalidURL, UnsupportedProtocol, …
             raise ServerUnreachable(f"{what} to {self.hostport} failed: {_reason(exc)}") from exc
         log.debug("%s -> HTTP %d", what, response.status_code)
-        return response
+        return what, response
+
+    async def post_2xx(self, path: str, body: dict[str, Any]) -> tuple[str, httpx.Response]:
+        """:meth:`post`, any answer but 2xx converted by :meth:`fail`."""
+        what, response = await self.post(path, body)
+        if not 200 <= response.status_code < 300:
+            self.fail(what, response)
+        return what, response
 
     def fail(self, what: str, response: httpx.Response) -> NoReturn:
         status = response.status_code
@@ -243,9 +251,9 @@ class RestTokenProvider:
         )
 
     async def get_token(self) -> str:
-        path = "/openvidu/api/sessions"
-        what = f"POST {path}"
-        response = await self._http.post(path, {"customSessionId": self.session_id})
+        what, response = await self._http.post(
+            "/openvidu/api/sessions", {"customSessionId": self.session_id}
+        )
         if response.status_code == 409:
             session_id = self.session_id
         elif response.status_code == 200:
@@ -256,8 +264,7 @@ class RestTokenProvider:
         else:
             self._http.fail(what, response)
         path = f"/openvidu/api/sessions/{quote(session_id, safe='')}/connection"
-        what = f"POST {path}"
-        response = await self._http.post(path, {"role": self.role, "data": ""})
+        what, response = await self._http.post(path, {"role": self.role, "data": ""})
         if response.status_code != 200:
             if 200 < response.status_code < 300:
                 raise MalformedResponse(f"{what}: unexpected HTTP {response.status_code}")
@@ -310,15 +317,10 @@ class AppServerTokenProvider:
         )
 
     async def get_token(self) -> str:
-        path = "/api/sessions"
-        what = f"POST {path}"
-        response = await self._http.post(path, {"customSessionId": self.session_id})
-        if not 200 <= response.status_code < 300:
-            self._http.fail(what, response)
+        what, response = await self._http.post_2xx(
+            "/api/sessions", {"customSessionId": self.session_id}
+        )
         session_id = _text_or_json_string(what, response)
         path = f"/api/sessions/{quote(session_id, safe='')}/connections"
-        what = f"POST {path}"
-        response = await self._http.post(path, {})
-        if not 200 <= response.status_code < 300:
-            self._http.fail(what, response)
+        what, response = await self._http.post_2xx(path, {})
         return _checked_token(what, _text_or_json_string(what, response))
