@@ -65,6 +65,7 @@ from kiosk.media.session_media import MediaSession
 from kiosk.media.sinks import AudioMixer
 from kiosk.openvidu.client import OpenViduClient
 from kiosk.openvidu.tokens import TokenProvider
+from kiosk.owned_tasks import OwnedTasks
 from kiosk.room.occupancy import PirSensor
 from kiosk.screen.display import Display
 from kiosk.screen.mainview import SELF_ID
@@ -139,7 +140,7 @@ class Kiosk:
         self.stream_stats: dict[str, StreamStats] = {}
         self.reported: dict[str, float] = {}  # stream id -> when we last reported it stalled
         self._events: asyncio.Queue[m.Event | _CallBeat] = asyncio.Queue()
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = OwnedTasks("task", traceback=True)
         self.liveness = Liveness(LIVENESS_SECONDS, (RENDER, CALL))
         self._watchdog_held = False  # True while WATCHDOG=1 is withheld (logged once)
         self._last_view: RoomView | None = None  # the view drawn last (who has a tile)
@@ -166,19 +167,8 @@ class Kiosk:
         self._events.put_nowait(CALL_BEAT)
 
     def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
-        task = asyncio.get_running_loop().create_task(coro, name=name)
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
-        return task
-
-    def _task_done(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.discard(task)
-        if task.cancelled():
-            return
-        exc = task.exception()
-        if exc is not None:  # nobody awaits these tasks: say that one died, and why
-            name = task.get_name()
-            log.error("task %s died: %s: %s", name, type(exc).__name__, exc, exc_info=exc)
+        """A task of the kiosk's (:class:`~kiosk.owned_tasks.OwnedTasks`: logged if it dies)."""
+        return self._tasks.spawn(coro, name)
 
     def keep_watchdog(self, now: float) -> None:
         """WATCHDOG=1 only while the render loop and the call loop both made progress.
@@ -393,7 +383,7 @@ class Kiosk:
             await self.mixer.close()
         if self.status_server is not None:
             await self.status_server.stop()
-        for task in list(self._tasks):
+        for task in self._tasks:
             if task.get_name() != "render":
                 task.cancel()
 

@@ -31,8 +31,8 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Coroutine, Sequence
-from typing import Any, Literal
+from collections.abc import Callable, Sequence
+from typing import Literal
 
 import av
 from aiortc import RTCIceServer
@@ -62,6 +62,7 @@ from kiosk.openvidu.events import (
     StreamInfo,
     StreamPropertyChanged,
 )
+from kiosk.owned_tasks import OwnedTasks
 from kiosk.protocols import RpcCaller
 
 log = logging.getLogger(__name__)
@@ -122,21 +123,10 @@ class MediaSession:
         )
         self._announced: dict[str, StreamInfo] = {}  # held or waiting, not yet negotiated
         self._retry: asyncio.TimerHandle | None = None
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = OwnedTasks("media task")  # logged if one dies
         self._closed = False
 
     # --- task bookkeeping ----------------------------------------------------------------
-
-    def _spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
-        task = asyncio.get_running_loop().create_task(coro, name=name)
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
-        return task
-
-    def _task_done(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and (exc := task.exception()) is not None:
-            log.error("media task %s died: %s: %s", task.get_name(), type(exc).__name__, exc)
 
     def _changed(self) -> None:
         if self._on_change is not None:
@@ -235,7 +225,7 @@ class MediaSession:
                 self.plan.drop(cid)
                 continue
             self.plan.started(cid)
-            self._spawn(self._negotiate(cid, stream), f"subscribe-{cid}")
+            self._tasks.spawn(self._negotiate(cid, stream), f"subscribe-{cid}")
 
     async def _negotiate(self, connection_id: str, stream: StreamInfo) -> None:
         ok = False
@@ -358,7 +348,7 @@ class MediaSession:
         self.plan.drop(connection_id)
         self.video.forget(connection_id)
         self._announced.pop(connection_id, None)
-        self._spawn(self._close_subscriber(connection_id), f"unsubscribe-{connection_id}")
+        self._tasks.spawn(self._close_subscriber(connection_id), f"unsubscribe-{connection_id}")
         self._start_due()  # a held place may be free for a waiting stream
         self._changed()
 
@@ -410,7 +400,7 @@ class MediaSession:
         frames = LatestFrame(self._clock) if switch.video else None
 
         def on_audio(track: MediaStreamTrack) -> None:
-            self._spawn(self._take_audio(cid, sub, track), f"audio-switch-{cid}")
+            self._tasks.spawn(self._take_audio(cid, sub, track), f"audio-switch-{cid}")
 
         sub = Subscriber(
             self.rpc,
@@ -427,7 +417,7 @@ class MediaSession:
         self._incoming[cid] = sub
         self.plan.started(cid)  # counts as a negotiation; no re-subscribe meanwhile
         log.info("%s video of %s", "receiving" if switch.video else "dropping", cid)
-        self._spawn(self._switch(cid, old, sub, frames), f"switch-{cid}")
+        self._tasks.spawn(self._switch(cid, old, sub, frames), f"switch-{cid}")
 
     async def _take_audio(self, cid: str, sub: Subscriber, track: MediaStreamTrack) -> None:
         """Drain the new subscription's audio; at its first frame it feeds the mixer."""
@@ -507,7 +497,7 @@ class MediaSession:
                 pub, self.publisher = self.publisher, None
                 self.publish_state = "off"
                 if pub is not None:
-                    self._spawn(pub.close(), "close-publisher")
+                    self._tasks.spawn(pub.close(), "close-publisher")
                 self._changed()
             else:
                 self._forget(event.connection_id)
@@ -528,7 +518,7 @@ class MediaSession:
         if peer is None:
             log.debug("ICE candidate for unknown endpoint %s dropped", event.endpoint_name)
             return
-        self._spawn(
+        self._tasks.spawn(
             peer.add_remote_candidate(event.candidate, event.sdp_mid, event.sdp_mline_index),
             "add-candidate",
         )
