@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import signal
 import time
@@ -208,7 +209,8 @@ class Kiosk:
             )
 
     def on_action(self, action: Action) -> None:
-        """A button or key press (always called on the loop thread): :mod:`kiosk.app.actions`."""
+        """An action from the fleet or a test (on the loop thread): :mod:`kiosk.app.actions`.
+        Buttons and keys call :func:`~kiosk.app.actions.handle_action` directly."""
         actions.handle_action(self, action)
 
     def tokens_for_session(self) -> TokenProvider:
@@ -230,6 +232,8 @@ class Kiosk:
         self.room.motion(active, self.wall_clock())
 
     def room_view(self) -> RoomView:
+        """The view to draw (:mod:`kiosk.app.roomview_builder`), kept as the last one drawn:
+        :meth:`_on_frame` plans which videos to receive from who has a tile in it."""
         view = roomview_builder.build_room_view(self)
         self._last_view = view
         return view
@@ -340,7 +344,8 @@ class Kiosk:
         with contextlib.suppress(Exception):  # Buttons/Leds report it as their one warning
             factory = resolve_pin_factory(name)
         if specs:
-            self.buttons = Buttons(specs, self.on_action, loop, pin_factory=factory)
+            press = functools.partial(actions.handle_action, self)  # straight to the decision
+            self.buttons = Buttons(specs, press, loop, pin_factory=factory)
         if any(led_specs.values()):
             self.leds = Leds(
                 led_specs["call"],
