@@ -29,7 +29,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict, Unpack
 
 from kiosk.redact import redact
 
@@ -39,6 +39,7 @@ __all__ = [
     "PROC_ASOUND",
     "AlsaCard",
     "AlsaName",
+    "CheckOptions",
     "DeviceKind",
     "Runner",
     "check_all",
@@ -400,6 +401,17 @@ def _check_pipewire(
 # --- entry points ----------------------------------------------------------------------------
 
 
+class CheckOptions(TypedDict, total=False):
+    """The keyword options of :func:`check_audio_device` (defaults there), passed on unchanged
+    by :func:`check_all` and :func:`check_all_async`."""
+
+    runner: Runner
+    env: Mapping[str, str]
+    proc_asound: Path | str
+    tool_timeout: float
+    settle_seconds: float
+
+
 def check_audio_device(
     kind: DeviceKind,
     device: str,
@@ -440,26 +452,14 @@ def check_audio_device(
 def check_all(
     mic: str,
     speaker: str,
-    *,
-    runner: Runner = subprocess.run,
-    env: Mapping[str, str] = os.environ,
-    proc_asound: Path | str = PROC_ASOUND,
-    tool_timeout: float = DEFAULT_TIMEOUT,
-    settle_seconds: float = DEFAULT_SETTLE,
+    **options: Unpack[CheckOptions],
 ) -> list[str]:
-    """Problem lines for the microphone and the speaker (empty when both look fine)."""
+    """Problem lines for the microphone and the speaker (empty when both look fine);
+    ``options`` as for :func:`check_audio_device`."""
     problems: list[str] = []
     pairs: tuple[tuple[DeviceKind, str], ...] = (("microphone", mic), ("speaker", speaker))
     for kind, spec in pairs:
-        problem = check_audio_device(
-            kind,
-            spec,
-            runner=runner,
-            env=env,
-            proc_asound=proc_asound,
-            tool_timeout=tool_timeout,
-            settle_seconds=settle_seconds,
-        )
+        problem = check_audio_device(kind, spec, **options)
         if problem is not None:
             problems.append(problem)
     return problems
@@ -468,21 +468,7 @@ def check_all(
 async def check_all_async(
     mic: str,
     speaker: str,
-    *,
-    runner: Runner = subprocess.run,
-    env: Mapping[str, str] = os.environ,
-    proc_asound: Path | str = PROC_ASOUND,
-    tool_timeout: float = DEFAULT_TIMEOUT,
-    settle_seconds: float = DEFAULT_SETTLE,
+    **options: Unpack[CheckOptions],
 ) -> list[str]:
     """:func:`check_all` in a worker thread, so the event loop never waits on ``pactl``."""
-    return await asyncio.to_thread(
-        check_all,
-        mic,
-        speaker,
-        runner=runner,
-        env=env,
-        proc_asound=proc_asound,
-        tool_timeout=tool_timeout,
-        settle_seconds=settle_seconds,
-    )
+    return await asyncio.to_thread(check_all, mic, speaker, **options)
