@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from datetime import date, datetime, time, timedelta, tzinfo
-from typing import Any
+from typing import Any, NotRequired, TypedDict, Unpack
 
 import icalendar
 import recurring_ical_events
@@ -20,7 +20,7 @@ from kiosk.calendar.links import SESSION_PROPERTY, find_session
 from kiosk.calendar.meetings import MAX_DESCRIPTION_SCAN, MAX_EVENTS, Meeting, clean_text
 from kiosk.errors import CalendarError
 
-__all__ = ["MAX_COMPONENTS", "parse_calendars", "parse_ics"]
+__all__ = ["MAX_COMPONENTS", "CalendarWindow", "parse_calendars", "parse_ics"]
 
 MAX_COMPONENTS = 5000
 """Most VEVENT components accepted in one calendar text (before expansion)."""
@@ -110,19 +110,19 @@ def _occurrences(
         raise CalendarError(f"calendar could not be expanded ({type(exc).__name__})") from None
 
 
-def parse_ics(
-    text: str | bytes,
-    *,
-    host: str,
-    start: datetime,
-    end: datetime,
-    tz: tzinfo,
-    limit: int = MAX_EVENTS,
-) -> list[Meeting]:
-    """The occurrences of ``text`` that overlap ``[start, end)``, sorted by start, at most
-    ``limit``. ``host`` is this kiosk's server host (see :mod:`kiosk.calendar.links`); ``tz``
-    is the zone for floating times and all-day dates. Raises :class:`CalendarError`."""
-    return parse_calendars([text], host=host, start=start, end=end, tz=tz, limit=limit)
+class CalendarWindow(TypedDict):
+    """The keyword options of :func:`parse_calendars` (``limit`` defaults to ``MAX_EVENTS``)."""
+
+    host: str
+    start: datetime
+    end: datetime
+    tz: tzinfo
+    limit: NotRequired[int]
+
+
+def parse_ics(text: str | bytes, **window: Unpack[CalendarWindow]) -> list[Meeting]:
+    """:func:`parse_calendars` for one calendar text."""
+    return parse_calendars([text], **window)
 
 
 def parse_calendars(
@@ -134,7 +134,10 @@ def parse_calendars(
     tz: tzinfo,
     limit: int = MAX_EVENTS,
 ) -> list[Meeting]:
-    """Like :func:`parse_ics` for several calendar texts (a CalDAV collection's resources)."""
+    """The occurrences in ``texts`` (one ICS file, or a CalDAV collection's resources) that
+    overlap ``[start, end)``, sorted by start, at most ``limit``. ``host`` is this kiosk's
+    server host (see :mod:`kiosk.calendar.links`); ``tz`` is the zone for floating times and
+    all-day dates. Raises :class:`CalendarError`."""
     if start.tzinfo is None or end.tzinfo is None:
         raise ValueError("the calendar window must be timezone-aware")
     found: dict[tuple[str, datetime], Meeting] = {}
