@@ -27,6 +27,7 @@ from kiosk.media.devices import LocalMedia, open_local_media
 from kiosk.media.session_media import MediaSession
 from kiosk.openvidu.client import OpenViduClient
 from kiosk.openvidu.events import ParticipantPublished
+from kiosk.openvidu.signaling import SignalingTimeouts
 from kiosk.openvidu.tls import make_ssl_context
 
 if TYPE_CHECKING:
@@ -78,7 +79,7 @@ class Operations:
             ws_host_override=cfg.server.websocket_host,
             policy=signaling_policy_from_config(cfg),
             platform=f"kiosk {__version__} (Python aiortc; Linux)",
-            request_timeout=cfg.server.timeout_seconds,
+            timeouts=SignalingTimeouts(request_timeout=cfg.server.timeout_seconds),
         )
         try:
             join = await client.join(token)

@@ -27,7 +27,7 @@ from kiosk.openvidu.events import (
 )
 from kiosk.openvidu.jsonrpc import Notification
 from kiosk.openvidu.session_model import Change, SessionModel
-from kiosk.openvidu.signaling import Signaling
+from kiosk.openvidu.signaling import DEFAULT_TIMEOUTS, Signaling, SignalingTimeouts
 from kiosk.openvidu.tls import TLS_HINT
 from kiosk.openvidu.urls import SignalingPolicy, parse_token
 from kiosk.protocols import RpcCaller
@@ -150,10 +150,7 @@ class OpenViduClient:
         policy: SignalingPolicy | None = None,
         platform: str = "kiosk (Python aiortc; Linux)",
         sdk_version: str = "2.22.0",
-        ping_interval: float = 5.0,
-        ping_timeout: float = 5.0,
-        request_timeout: float = 10.0,
-        open_timeout: float = 10.0,
+        timeouts: SignalingTimeouts = DEFAULT_TIMEOUTS,
         leave_timeout: float = 3.0,
         max_queued_events: int = 1000,
         tls_hint: str = TLS_HINT,
@@ -165,10 +162,7 @@ class OpenViduClient:
         self.policy = policy
         self.platform = platform
         self.sdk_version = sdk_version
-        self.ping_interval = ping_interval
-        self.ping_timeout = ping_timeout
-        self.request_timeout = request_timeout
-        self.open_timeout = open_timeout
+        self.timeouts = timeouts
         self.leave_timeout = leave_timeout
         self.model = SessionModel()
         self.events: asyncio.Queue[QueueItem] = asyncio.Queue(maxsize=max_queued_events)
@@ -214,10 +208,7 @@ class OpenViduClient:
             info.ws_url,
             ssl=self.ssl_context,
             on_notification=self._on_notification,
-            ping_interval=self.ping_interval,
-            ping_timeout=self.ping_timeout,
-            request_timeout=self.request_timeout,
-            open_timeout=self.open_timeout,
+            timeouts=self.timeouts,
             tls_hint=self.tls_hint,
         )
         self._signaling = signaling

@@ -16,6 +16,7 @@ import asyncio
 import logging
 import ssl as ssl_module
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -47,7 +48,7 @@ from kiosk.openvidu.jsonrpc import (
 from kiosk.openvidu.tls import TLS_HINT
 from kiosk.redact import redact
 
-__all__ = ["Signaling"]
+__all__ = ["DEFAULT_TIMEOUTS", "Signaling", "SignalingTimeouts"]
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +103,19 @@ def _describe_close(exc: ConnectionClosed) -> str:
     return f"socket closed by the server (code {frame.code}{reason})"
 
 
+@dataclass(frozen=True, slots=True)
+class SignalingTimeouts:
+    """The seconds one signaling conversation waits (see the module text)."""
+
+    ping_interval: float = 5.0
+    ping_timeout: float = 5.0
+    request_timeout: float = 10.0
+    open_timeout: float = 10.0
+
+
+DEFAULT_TIMEOUTS = SignalingTimeouts()
+
+
 class Signaling:
     """One JSON-RPC conversation with the OpenVidu server, resumable on a new socket."""
 
@@ -111,10 +125,7 @@ class Signaling:
         *,
         ssl: ssl_module.SSLContext | None,
         on_notification: Callable[[Notification], None],
-        ping_interval: float = 5.0,
-        ping_timeout: float = 5.0,
-        request_timeout: float = 10.0,
-        open_timeout: float = 10.0,
+        timeouts: SignalingTimeouts = DEFAULT_TIMEOUTS,
         tls_hint: str = TLS_HINT,
     ) -> None:
         self.url = url
@@ -122,10 +133,7 @@ class Signaling:
         self.hostport = _hostport(url)
         self._ssl = ssl if url.lower().startswith("wss:") else None
         self._on_notification = on_notification
-        self.ping_interval = ping_interval
-        self.ping_timeout = ping_timeout
-        self.request_timeout = request_timeout
-        self.open_timeout = open_timeout
+        self.timeouts = timeouts
         self._protocol = JsonRpcProtocol()
         self._ws: ClientConnection | None = None
         self._gen = 0  # socket generation: tasks of a replaced socket must not act
@@ -200,7 +208,7 @@ class Signaling:
         gen = self._attach(ws)
         try:
             result = await self._request(
-                "connect", {"sessionId": rpc_id, "reconnect": True}, self.request_timeout
+                "connect", {"sessionId": rpc_id, "reconnect": True}, self.timeouts.request_timeout
             )
         except RpcError as exc:
             await self._detach_and_close(_CLOSE_BY_CLIENT, "Reconnection fault")
@@ -239,7 +247,7 @@ class Signaling:
 
     async def _connect(self, open_timeout: float | None = None) -> ClientConnection:
         where = self.hostport
-        limit = self.open_timeout if open_timeout is None else open_timeout
+        limit = self.timeouts.open_timeout if open_timeout is None else open_timeout
         try:
             async with asyncio.timeout(limit + 1.0):
                 return await connect(
@@ -343,7 +351,7 @@ class Signaling:
             raise SignalingLost(f"{method}: signaling to {self.hostport} is not open")
         if params is None and method != "ping":
             params = {}
-        limit = self.request_timeout if limit_s is None else limit_s
+        limit = self.timeouts.request_timeout if limit_s is None else limit_s
         request_id, text = self._protocol.request(method, params)
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._pending[request_id] = (method, future)
@@ -366,31 +374,32 @@ class Signaling:
             self._pending.pop(request_id, None)
 
     async def _first_ping(self, gen: int) -> None:
-        interval_ms = max(1, round(self.ping_interval * 1000))
+        interval_ms = max(1, round(self.timeouts.ping_interval * 1000))
+        limit = self.timeouts.ping_timeout
         try:
-            await self._request("ping", {"interval": interval_ms}, self.ping_timeout)
+            await self._request("ping", {"interval": interval_ms}, limit)
         except RpcError:
             pass  # an answer, even an error, proves the server is alive
         except RpcTimeout as exc:
-            self._socket_gone(gen, f"no answer to ping within {self.ping_timeout:g} s", close=True)
+            self._socket_gone(gen, f"no answer to ping within {limit:g} s", close=True)
             raise SignalingLost(
-                f"signaling: {self.hostport} did not answer ping within {self.ping_timeout:g} s"
+                f"signaling: {self.hostport} did not answer ping within {limit:g} s"
             ) from exc
         self.pings_answered += 1
         self._pinger = asyncio.create_task(self._ping_loop(gen), name="signaling-ping")
 
     async def _ping_loop(self, gen: int) -> None:
         while gen == self._gen and not self._closed:
-            await asyncio.sleep(self.ping_interval)
+            await asyncio.sleep(self.timeouts.ping_interval)
             if gen != self._gen or self.lost.is_set():
                 return
             try:
-                await self._request("ping", None, self.ping_timeout)
+                await self._request("ping", None, self.timeouts.ping_timeout)
             except RpcError:
                 pass
             except RpcTimeout:
                 self._socket_gone(
-                    gen, f"no answer to ping within {self.ping_timeout:g} s", close=True
+                    gen, f"no answer to ping within {self.timeouts.ping_timeout:g} s", close=True
                 )
                 return
             except SignalingLost:

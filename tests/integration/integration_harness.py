@@ -73,7 +73,7 @@ class KioskPeer:
     async def join(self) -> None:
         tokens = RestTokenProvider(self.srv.url, SECRET, ROOM, ssl_context=None, timeout=5.0)
         token = await tokens.get_token()
-        client = OpenViduClient(self.name, ssl_context=None, request_timeout=10.0)
+        client = OpenViduClient(self.name, ssl_context=None)  # request timeout: the default 10 s
         join = await client.join(token)
         self.client = client
         self.tone = ToneTrack(self.tone_hz)

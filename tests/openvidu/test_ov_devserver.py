@@ -22,6 +22,7 @@ from kiosk.openvidu.client import (
     RosterChanged,
 )
 from kiosk.openvidu.events import ParticipantLeft, SignalReceived
+from kiosk.openvidu.signaling import SignalingTimeouts
 from kiosk.openvidu.tls import make_ssl_context
 from kiosk.openvidu.tokens import RestTokenProvider
 from kiosk.openvidu.urls import parse_token
@@ -63,9 +64,7 @@ def provider(srv: DevServer, secret: str = SECRET, **kwargs: Any) -> RestTokenPr
 def client(name: str, **kwargs: Any) -> OpenViduClient:
     options: dict[str, Any] = {
         "ssl_context": None,
-        "ping_interval": 0.3,
-        "ping_timeout": 2.0,
-        "request_timeout": 5.0,
+        "timeouts": SignalingTimeouts(ping_interval=0.3, ping_timeout=2.0, request_timeout=5.0),
     }
     options.update(kwargs)
     return OpenViduClient(name, **options)

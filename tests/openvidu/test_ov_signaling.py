@@ -25,7 +25,7 @@ from kiosk.openvidu.client import (
 )
 from kiosk.openvidu.events import ParticipantJoined, SignalReceived
 from kiosk.openvidu.jsonrpc import Notification
-from kiosk.openvidu.signaling import Signaling
+from kiosk.openvidu.signaling import Signaling, SignalingTimeouts
 from kiosk.testing.waits import wait_until
 
 RPC_ID = "4lh7gq0k2i1r9s8b3c5d6e7f8g"
@@ -150,15 +150,11 @@ def token(port: int) -> str:
     return f"ws://127.0.0.1:{port}?sessionId=KioskRoom&token=tok_Hq2Wx7Lm4Np9Rs3T"
 
 
-def client(**kwargs: Any) -> OpenViduClient:
-    options: dict[str, Any] = {
-        "ssl_context": None,
-        "ping_interval": 0.2,
-        "ping_timeout": 0.5,
-        "request_timeout": 2.0,
-    }
-    options.update(kwargs)
-    return OpenViduClient("Kiosk-Lobby", **options)
+def client(request_timeout: float = 2.0, **kwargs: Any) -> OpenViduClient:
+    timeouts = SignalingTimeouts(
+        ping_interval=0.2, ping_timeout=0.5, request_timeout=request_timeout
+    )
+    return OpenViduClient("Kiosk-Lobby", ssl_context=None, timeouts=timeouts, **kwargs)
 
 
 async def next_event(c: OpenViduClient, kind: type[Any], within: float = 5.0) -> Any:
@@ -406,7 +402,7 @@ async def test_server_that_never_pongs_fails_open(hostile: HostileServer) -> Non
         f"ws://127.0.0.1:{hostile.port}/openvidu?sessionId=S",
         ssl=None,
         on_notification=received.append,
-        ping_timeout=0.3,
+        timeouts=SignalingTimeouts(ping_timeout=0.3),
     )
     with pytest.raises(SignalingLost) as info:
         await asyncio.wait_for(sig.open(), 5)
