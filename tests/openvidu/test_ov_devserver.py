@@ -18,7 +18,6 @@ from kiosk.openvidu.client import (
     ConnectionLost,
     ConnectionResumed,
     OpenViduClient,
-    QueueItem,
     RosterChanged,
 )
 from kiosk.openvidu.events import ParticipantLeft, SignalReceived
@@ -26,6 +25,7 @@ from kiosk.openvidu.signaling import SignalingTimeouts
 from kiosk.openvidu.tls import make_ssl_context
 from kiosk.openvidu.tokens import RestTokenProvider
 from kiosk.openvidu.urls import parse_token
+from kiosk.testing.waits import next_event
 
 SECRET = "Dev-Secret-123"
 ROOM = "DevRoom"
@@ -68,14 +68,6 @@ def client(name: str, **kwargs: Any) -> OpenViduClient:
     }
     options.update(kwargs)
     return OpenViduClient(name, **options)
-
-
-async def next_event(c: OpenViduClient, kind: type[Any], within: float = 5.0) -> Any:
-    async with asyncio.timeout(within):
-        while True:
-            item: QueueItem = await c.events.get()
-            if isinstance(item, kind):
-                return item
 
 
 async def roster(c: OpenViduClient, kind: str, within: float = 5.0) -> Any:

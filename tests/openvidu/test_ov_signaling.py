@@ -20,13 +20,12 @@ from kiosk.openvidu.client import (
     ConnectionResumed,
     EvictedSelf,
     OpenViduClient,
-    QueueItem,
     RosterChanged,
 )
 from kiosk.openvidu.events import ParticipantJoined, SignalReceived
 from kiosk.openvidu.jsonrpc import Notification
 from kiosk.openvidu.signaling import Signaling, SignalingTimeouts
-from kiosk.testing.waits import wait_until
+from kiosk.testing.waits import next_event, wait_until
 
 RPC_ID = "4lh7gq0k2i1r9s8b3c5d6e7f8g"
 
@@ -155,14 +154,6 @@ def client(request_timeout: float = 2.0, **kwargs: Any) -> OpenViduClient:
         ping_interval=0.2, ping_timeout=0.5, request_timeout=request_timeout
     )
     return OpenViduClient("Kiosk-Lobby", ssl_context=None, timeouts=timeouts, **kwargs)
-
-
-async def next_event(c: OpenViduClient, kind: type[Any], within: float = 5.0) -> Any:
-    async with asyncio.timeout(within):
-        while True:
-            item: QueueItem = await c.events.get()
-            if isinstance(item, kind):
-                return item
 
 
 async def test_join_sends_exact_params_and_pings_first(hostile: HostileServer) -> None:
