@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import av
 import numpy as np
 import pygame
-import pytest
 
 from kiosk.screen import theme
 from kiosk.screen.layout import Rect
 from kiosk.screen.renderer import Renderer
 from kiosk.screen.roomview import RoomView, TileInfo
+from tests.screen.conftest import SCREEN_SIZE
 
-W, H = 1280, 720
+W, H = SCREEN_SIZE
 COLORS = [(230, 20, 20), (20, 200, 40), (20, 60, 230), (230, 200, 20)]
 
 
@@ -29,12 +27,6 @@ class Solid:
         return self.frame
 
 
-@pytest.fixture
-def surface() -> Iterator[pygame.Surface]:
-    pygame.font.init()
-    yield pygame.Surface((W, H))
-
-
 def color_at(surface: pygame.Surface, r: Rect) -> tuple[int, int, int]:
     c = surface.get_at(r.center)
     return (c.r, c.g, c.b)
@@ -45,10 +37,7 @@ def near(a: tuple[int, int, int], b: tuple[int, int, int]) -> bool:
 
 
 def tiles(n: int) -> list[TileInfo]:
-    return [
-        TileInfo(id=f"c{i}", name=f"P{i}", frames=Solid(COLORS[i % 4]))
-        for i in range(n)
-    ]
+    return [TileInfo(id=f"c{i}", name=f"P{i}", frames=Solid(COLORS[i % 4])) for i in range(n)]
 
 
 def test_gallery_draws_each_participant_in_its_own_equal_tile(surface: pygame.Surface) -> None:

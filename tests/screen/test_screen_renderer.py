@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import av
@@ -16,8 +15,9 @@ from kiosk.screen import theme
 from kiosk.screen.layout import Rect
 from kiosk.screen.renderer import Renderer, encode_png, screenshot, screenshot_async
 from kiosk.screen.roomview import ROOM_STATES, RoomView, TileInfo, Toast
+from tests.screen.conftest import SCREEN_SIZE
 
-W, H = 1280, 720
+W, H = SCREEN_SIZE
 RED = (230, 20, 20)
 GREEN = (20, 200, 40)
 BLUE = (20, 60, 230)
@@ -43,12 +43,6 @@ class FakeSource:
 
     def latest(self) -> av.VideoFrame | None:
         return self.frame
-
-
-@pytest.fixture
-def surface() -> Iterator[pygame.Surface]:
-    pygame.font.init()
-    yield pygame.Surface((W, H))
 
 
 def rgb(surface: pygame.Surface, x: int, y: int) -> tuple[int, int, int]:
