@@ -161,37 +161,41 @@ def replace_section(document: str, heading: str, body: str) -> str:
         raise ValueError(f"replace_section: not a markdown heading: {heading!r}")
     section = heading.rstrip() + "\n\n" + body.strip("\n") + "\n"
     lines = document.splitlines(keepends=True)
-    start = next((i for i, ln in enumerate(lines) if ln.rstrip() == heading.rstrip()), None)
-    if start is None:
+    bounds = _section_bounds(lines, heading, level)
+    if bounds is None:
         head = document.rstrip("\n")
         return (head + "\n\n" if head else "") + section
-    end = len(lines)
+    start, end = bounds
+    before = "".join(lines[:start])
+    after = "".join(lines[end:])
+    return before + section + ("\n" + after if after else "")
+
+
+def _section_bounds(lines: list[str], heading: str, level: int) -> tuple[int, int] | None:
+    """Line indexes ``[start, end)`` of the section under ``heading`` (a heading of ``level``
+    ``#``s): to the next heading of the same or a higher level, or the end; None if absent."""
+    start = next((i for i, ln in enumerate(lines) if ln.rstrip() == heading.rstrip()), None)
+    if start is None:
+        return None
     for i in range(start + 1, len(lines)):
         stripped = lines[i].lstrip("#")
         hashes = len(lines[i]) - len(stripped)
         if 0 < hashes <= level and stripped.startswith(" "):
-            end = i
-            break
-    before = "".join(lines[:start])
-    after = "".join(lines[end:])
-    return before + section + ("\n" + after if after else "")
+            return start, i
+    return start, len(lines)
 
 
 def subsection(document: str, heading: str) -> str:
     """The text of the section under ``heading`` (heading line included, up to the next heading
     of the same or a higher level), or "" when there is none."""
     level = len(heading) - len(heading.lstrip("#"))
-    lines = document.splitlines(keepends=True)
-    start = next((i for i, ln in enumerate(lines) if ln.rstrip() == heading.rstrip()), None)
-    if start is None or level == 0:
+    if level == 0:
         return ""
-    end = len(lines)
-    for i in range(start + 1, len(lines)):
-        stripped = lines[i].lstrip("#")
-        hashes = len(lines[i]) - len(stripped)
-        if 0 < hashes <= level and stripped.startswith(" "):
-            end = i
-            break
+    lines = document.splitlines(keepends=True)
+    bounds = _section_bounds(lines, heading, level)
+    if bounds is None:
+        return ""
+    start, end = bounds
     return "".join(lines[start:end]).rstrip() + "\n"
 
 
