@@ -126,12 +126,13 @@ def status(kiosk: Kiosk) -> dict[str, Any]:
 
 def screen_status(kiosk: Kiosk) -> dict[str, Any]:
     """How the screen is drawn: SDL's video driver, the renderer (``surface`` = the CPU path)
-    and whether SDL reports it as accelerated (GPU)."""
+    whether it is accelerated (a GPU; Mesa's llvmpipe is not) and the GL driver's name."""
     display = kiosk.display
     return {
         "driver": display.driver_name,
         "renderer": display.renderer_name,
         "accelerated": display.accelerated,
+        "gl_renderer": display.gl_renderer,
     }
 
 

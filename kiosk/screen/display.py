@@ -182,7 +182,12 @@ class Display:
         renderer = sdl.CreateRenderer(handle, -1, RENDERER_ACCELERATED if drawing == "auto" else 0)
         info = renderer_info(sdl, renderer) if renderer else None
         if info is None or (drawing == "auto" and not info.accelerated):
-            reason = sdl.error() if info is None else f"SDL's renderer is {info.name}"
+            reason = (
+                sdl.error()
+                if info is None
+                else f"SDL's renderer is {info.name}"
+                + (f" on {info.gl_renderer}" if info.gl_renderer else "")
+            )
             if renderer:
                 sdl.DestroyRenderer(renderer)
             self._close_textures()
@@ -193,8 +198,9 @@ class Display:
         self._textures = TexturePainter(sdl, renderer, info, _size_of(window))
         self.painter = self._textures
         log.info(
-            "display: drawing with SDL's %s renderer (%s)",
+            "display: drawing with SDL's %s renderer%s (%s)",
             info.name,
+            f" on {info.gl_renderer}" if info.gl_renderer else "",
             "accelerated" if info.accelerated else "not accelerated",
         )
         return self._textures.canvas
@@ -217,6 +223,10 @@ class Display:
     @property
     def accelerated(self) -> bool:
         return self.painter.accelerated
+
+    @property
+    def gl_renderer(self) -> str | None:
+        return self.painter.gl_renderer
 
     def read_rgb(self) -> tuple[bytes, int, int]:
         """What the screen shows as packed RGB (screenshots), from either path."""

@@ -55,7 +55,8 @@ class FramePainter(Protocol):
     """Puts video on the screen and shows what the renderer drew (see the module text)."""
 
     name: str  # the SDL renderer's name ("surface" for the CPU path)
-    accelerated: bool  # SDL reports a GPU renderer
+    accelerated: bool  # SDL reports a GPU renderer (and GL is not a CPU rasterizer)
+    gl_renderer: str | None  # the GL driver's own name, when SDL draws with OpenGL (ES)
     video_on_canvas: bool  # True: video pixels land on the surface (their rect is dirty)
     conversions: int  # frames converted or uploaded (tests, benches)
 
@@ -85,6 +86,7 @@ class SurfacePainter(FrameConverter):
 
     name = "surface"
     accelerated = False
+    gl_renderer: str | None = None
     video_on_canvas = True
 
     def present(self, target: pygame.Surface, rects: Sequence[pygame.Rect]) -> None:
@@ -128,6 +130,7 @@ class TexturePainter:
         self.renderer = renderer
         self.name = info.name
         self.accelerated = info.accelerated
+        self.gl_renderer = info.gl_renderer
         self.conversions = 0
         self.uploads = 0  # canvas rectangles uploaded
         self.presents = 0

@@ -91,7 +91,11 @@ _SIGNATURES: dict[str, tuple[Any, list[Any]]] = {
     "SDL_RenderReadPixels": (_I, [_P, _RECT, _U32, _P, _I]),
     "SDL_MasksToPixelFormatEnum": (_U32, [_I, _U32, _U32, _U32, _U32]),
     "SDL_SetYUVConversionMode": (None, [_I]),
+    "SDL_GL_GetProcAddress": (_P, [ctypes.c_char_p]),
 }
+GL_RENDERER = 0x1F01
+# OpenGL drivers that draw on the CPU: SDL calls their renderer accelerated, it is not.
+SOFTWARE_GL = ("llvmpipe", "softpipe", "swrast", "software rasterizer", "lavapipe")
 
 
 def mapped_sdl_path(maps: str | None = None) -> str | None:
@@ -163,8 +167,19 @@ def bundled_sdl() -> SDL:
 
 @dataclass(frozen=True, slots=True)
 class RendererInfo:
-    name: str
-    accelerated: bool
+    name: str  # SDL's renderer: opengles2, opengl, software, …
+    accelerated: bool  # SDL says so and the GL driver is not a CPU rasterizer
+    gl_renderer: str | None = None  # GL_RENDERER of an OpenGL renderer ("V3D 4.2", "llvmpipe …")
+
+
+def gl_renderer_name(sdl: SDL) -> str | None:
+    """GL_RENDERER of the current GL context (the SDL renderer just created makes it current)."""
+    address = sdl.GL_GetProcAddress(b"glGetString")
+    if not address:
+        return None
+    get_string = ctypes.CFUNCTYPE(ctypes.c_char_p, ctypes.c_uint)(address)
+    raw = get_string(GL_RENDERER)
+    return raw.decode("utf-8", "replace")[:120] if raw else None
 
 
 def renderer_info(sdl: SDL, renderer: int) -> RendererInfo:
@@ -172,8 +187,11 @@ def renderer_info(sdl: SDL, renderer: int) -> RendererInfo:
     if sdl.GetRendererInfo(renderer, ctypes.byref(info)) != 0:
         raise DisplayError(f"display: SDL renderer info failed: {sdl.error()}")
     name = info.name.decode("ascii", "replace") if info.name else "unknown"
-    software = bool(info.flags & RENDERER_SOFTWARE)
-    return RendererInfo(name, bool(info.flags & RENDERER_ACCELERATED) and not software)
+    accelerated = bool(info.flags & RENDERER_ACCELERATED) and not info.flags & RENDERER_SOFTWARE
+    gl = gl_renderer_name(sdl) if name.startswith("opengl") else None
+    if gl is not None and any(soft in gl.lower() for soft in SOFTWARE_GL):
+        accelerated = False
+    return RendererInfo(name, accelerated, gl)
 
 
 def sdl_rect(x: int, y: int, w: int, h: int) -> SDLRect:

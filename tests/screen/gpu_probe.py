@@ -95,6 +95,7 @@ def draw_known_scene(display: Display) -> dict[str, Any]:
     return {
         "renderer": display.renderer_name,
         "accelerated": display.accelerated,
+        "gl_renderer": display.gl_renderer,
         "first": first,
         "second": second,
         "frames_uploaded": display.painter.conversions - conversions,
