@@ -1,6 +1,9 @@
 """Micro-benchmark of the screen's per-frame draw cost (not a test).
 
     SDL_VIDEODRIVER=dummy .venv/bin/python bench/render_micro.py [--frames 300]
+    # CPU surface path vs SDL-renderer textures side by side (Mesa llvmpipe GLES2 under Xvfb):
+    xvfb-run -s "-screen 0 1920x1080x24" env SDL_RENDER_DRIVER=opengles2 \
+        .venv/bin/python bench/render_micro.py --driver x11 --drawing surface,textures
 
 For 1, 4, 9 and 16 participants at 1920x1080 on SDL's dummy driver it times
 ``Renderer.draw`` + ``Display.update`` per tick in three situations:
@@ -8,6 +11,9 @@ For 1, 4, 9 and 16 participants at 1920x1080 on SDL's dummy driver it times
 * all-new: every source has a new frame on every tick (worst case);
 * main-only: only the main participant has a new frame;
 * idle-tick: no new frame at all (the 60 Hz tick between frames).
+
+Per case: median (min) wall ms per tick, and the loop thread's own CPU ms per tick
+(``time.thread_time``: what the asyncio loop pays; a GL driver's own threads are not in it).
 
 Sources are decoded-like yuv420p frames: 1280x720 for the main participant, 640x480 for the
 others, cycling through a few different pictures.
@@ -19,6 +25,7 @@ import argparse
 import os
 import statistics
 import time
+from typing import Any
 
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
@@ -26,7 +33,7 @@ os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
 import av
 import numpy as np
 
-from kiosk.screen.display import Display, DisplaySettings
+from kiosk.screen.display import DRAWINGS, Display, DisplaySettings
 from kiosk.screen.renderer import Renderer
 from kiosk.screen.roomview import RoomView, TileInfo
 
@@ -61,13 +68,14 @@ def run(n: int, frames: int, display: Display) -> dict[str, float]:
         ]
     main_id = tiles[0].id if n == 1 else "con_0"
     view = RoomView("in_call", room_name="Lobby", tiles=tiles, main_id=main_id)
-    renderer = Renderer(display.surface)
+    renderer = Renderer(display.surface, painter=display.painter)
     display.update(renderer.draw(view, 0.0))
 
     results: dict[str, float] = {}
     now = 0.0
     for case in ("all-new", "main-only", "idle-tick"):
         times: list[float] = []
+        cpu: list[float] = []
         for _ in range(frames):
             if case == "all-new":
                 for s in sources:
@@ -75,34 +83,69 @@ def run(n: int, frames: int, display: Display) -> dict[str, float]:
             elif case == "main-only":
                 sources[0].bump()
             now += 1 / 60
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.thread_time()
             display.update(renderer.draw(view, now))
             times.append(time.perf_counter() - t0)
+            cpu.append(time.thread_time() - c0)
         results[case] = statistics.median(times) * 1000
         results[case + " min"] = min(times) * 1000
+        results[case + " cpu"] = statistics.mean(cpu) * 1000
     shown = len(renderer.layout.tiles) if renderer.layout else 0
     results["shown"] = shown
     return results
 
 
+def one_frame(display: Display, frames: int) -> dict[str, float]:
+    """One 640x480 frame to a ~1180x885 main view, nothing else on screen (the issue's
+    per-frame figure): median wall ms and mean loop-thread CPU ms per new frame."""
+    source = BenchSource(640, 480, 7)
+    view = RoomView("in_call", room_name="Lobby", tiles=[TileInfo("a", "A", frames=source)],
+                    main_id="a")
+    renderer = Renderer(display.surface, painter=display.painter)
+    display.update(renderer.draw(view, 0.0))
+    times: list[float] = []
+    cpu: list[float] = []
+    for i in range(frames):
+        source.bump()
+        t0, c0 = time.perf_counter(), time.thread_time()
+        display.update(renderer.draw(view, (i + 1) / 60))
+        times.append(time.perf_counter() - t0)
+        cpu.append(time.thread_time() - c0)
+    return {"wall": statistics.median(times) * 1000, "cpu": statistics.mean(cpu) * 1000}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--frames", type=int, default=300)
+    parser.add_argument("--driver", default="dummy", choices=("dummy", "x11", "kmsdrm", "wayland"))
+    parser.add_argument("--drawing", default="surface",
+                        help="comma-separated: " + ", ".join(DRAWINGS))
     args = parser.parse_args()
-    display = Display(DisplaySettings(driver="dummy", fullscreen=False, size=(1920, 1080)))
-    display.open()
-    try:
-        print(f"1920x1080, dummy driver, {args.frames} ticks per case, median (min) ms per tick")
-        print(f"{'tiles':>5} {'in strip':>8} {'all-new':>16} {'main-only':>16} {'idle-tick':>16}")
-        for n in (1, 4, 9, 16):
-            r = run(n, args.frames, display)
-            cells = " ".join(
-                f"{r[c]:>8.2f} ({r[c + ' min']:5.2f})"
-                for c in ("all-new", "main-only", "idle-tick")
-            )
-            print(f"{n:>5} {int(r['shown']):>8} {cells}")
-    finally:
-        display.close()
+    for drawing in args.drawing.split(","):
+        if drawing not in DRAWINGS:
+            parser.error(f"--drawing: {drawing!r} is not one of {', '.join(DRAWINGS)}")
+        settings: Any = DisplaySettings(
+            driver=args.driver, fullscreen=False, size=(1920, 1080), drawing=drawing
+        )
+        display = Display(settings)
+        display.open()
+        try:
+            name = display.renderer_name + (" (accelerated)" if display.accelerated else "")
+            print(f"\n{drawing}: {args.driver} driver, renderer {name}; 1920x1080, "
+                  f"{args.frames} ticks per case; median (min) wall ms, mean loop-thread CPU ms")
+            f = one_frame(display, args.frames)
+            print(f"one 640x480 frame -> main view: {f['wall']:.3f} ms wall, {f['cpu']:.3f} ms CPU")
+            print(f"{'tiles':>5} {'in strip':>8} {'all-new':>24} {'main-only':>24} "
+                  f"{'idle-tick':>24}")
+            for n in (1, 4, 9, 16):
+                r = run(n, args.frames, display)
+                cells = " ".join(
+                    f"{r[c]:>7.2f} ({r[c + ' min']:5.2f}) {r[c + ' cpu']:6.2f}"
+                    for c in ("all-new", "main-only", "idle-tick")
+                )
+                print(f"{n:>5} {int(r['shown']):>8} {cells}")
+        finally:
+            display.close()
 
 
 if __name__ == "__main__":
