@@ -793,6 +793,10 @@ class KioskReceiver:
         main_pct = 100.0 * (self._main_thread_cpu() - self.main0) / wall
         usage = self.window.end()
         usage["main_thread_cpu_pct"] = main_pct
+        promotions: list[float] | None = None
+        if self.promotions:  # after the CPU window (promoted video is kept a while), before stop
+            self.child.send(f"promote {self.promotions}")
+            promotions = (await self.child.read(30 + 20 * self.promotions))["promotions"]
         self.child.send("stop")
         result = await self.child.read(20)
         out = summarise(result["latencies"], result["displayed_fps"], usage)
@@ -805,9 +809,8 @@ class KioskReceiver:
             overflow=result["overflow"],
             video_subs=f"{result['video_subs']}/{result['subs']}",
         )
-        if self.promotions:  # after the CPU window: promoted video is kept a while
-            self.child.send(f"promote {self.promotions}")
-            times = (await self.child.read(30 + 20 * self.promotions))["promotions"]
+        if promotions is not None:
+            times = promotions
             out.update(
                 promotions=times,
                 promo_median=statistics.median(times) if times else None,
