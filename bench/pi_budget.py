@@ -47,7 +47,7 @@ CGROUP_CPU = Path("/sys/fs/cgroup/cpu")
 PERIOD_US = 100_000
 CORES = 4
 # Pi core = factor x one core of the bench machine (docs/benchmarks.md, "Pi budget").
-DEFAULT_FACTORS = {"pi4": 0.25, "pi5": 0.5}
+DEFAULT_FACTORS = {"x86": 0.0, "pi4": 0.25, "pi5": 0.5}  # x86: no quota, the reference
 TOTAL_BUDGET = 900.0  # seconds for the whole run
 SHARES = 16 * 1024  # the kiosk's group weighs as much as 16 busy threads outside it
 STAGE = ["start"]  # what the run is waiting for (named when a step times out)
@@ -76,12 +76,14 @@ class CpuBudget:
     def start(self) -> None:
         self.root.mkdir()
         _write(self.root / "cpu.cfs_period_us", str(PERIOD_US))
-        _write(self.root / "cpu.cfs_quota_us", str(round(CORES * self.factor * PERIOD_US)))
+        quota = round(CORES * self.factor * PERIOD_US) if self.factor > 0 else -1
+        _write(self.root / "cpu.cfs_quota_us", str(quota))
         # A group competes with each task outside it as one: without a large weight a loaded
         # machine would give the whole kiosk the share of one thread, far below its quota.
         _write(self.root / "cpu.shares", str(SHARES))
         _write(self.root / "cgroup.procs", str(self.pid))
-        self.place_threads()
+        if self.factor > 0:
+            self.place_threads()
 
     def place_threads(self) -> None:
         with contextlib.suppress(FileNotFoundError):
@@ -103,6 +105,8 @@ class CpuBudget:
     def throttled(self, tid: int) -> tuple[int, int, float]:
         """(periods, throttled periods, throttled seconds) of one thread's group."""
         stat: dict[str, int] = {}
+        if tid not in self.threads:
+            return (0, 0, 0.0)
         with contextlib.suppress(OSError):
             for line in (self.threads[tid] / "cpu.stat").read_text().splitlines():
                 key, value = line.split()
@@ -150,9 +154,11 @@ class BudgetKiosk(KioskReceiver):
 
     async def join(self) -> None:
         await self.child.start()
+        # factor 0: the reference row, the same group weight but no quota (the whole machine)
         self.budget = CpuBudget(self.child.pid, self.factor)
         self.budget.start()
-        self._mover = asyncio.create_task(self._move())
+        if self.factor > 0:
+            self._mover = asyncio.create_task(self._move())
         self.join_s = (await self.child.read(60)).get("join_seconds")
 
     async def _move(self) -> None:
@@ -163,19 +169,20 @@ class BudgetKiosk(KioskReceiver):
 
     async def begin(self) -> None:
         await super().begin()
-        assert self.budget is not None
         self._t0 = time.monotonic()
         self._main0 = thread_cpu(self.child.pid, self.child.pid)
-        self._thr0 = self.budget.throttled(self.child.pid)
+        if self.budget is not None:
+            self._thr0 = self.budget.throttled(self.child.pid)
 
     async def end(self) -> dict[str, Any]:
-        assert self.budget is not None
         wall = time.monotonic() - self._t0
         main = (thread_cpu(self.child.pid, self.child.pid) - self._main0) / wall
-        p1, n1, s1 = self.budget.throttled(self.child.pid)
+        p1, n1, s1 = (
+            self.budget.throttled(self.child.pid) if self.budget is not None else (0, 0, 0.0)
+        )
         p0, n0, s0 = self._thr0
         out = await super().end()
-        quota = self.factor  # cores
+        quota = self.factor if self.factor > 0 else 1.0  # cores (reference: one core here)
         out.update(
             factor=self.factor,
             loop_core_share=main / quota,  # 1.0 = the loop thread used its whole Pi core
@@ -183,7 +190,7 @@ class BudgetKiosk(KioskReceiver):
             loop_throttled=(n1 - n0) / (p1 - p0) if p1 > p0 else 0.0,
             loop_throttled_s=s1 - s0,
             pi_cores=out["cpu_pct"] / 100.0 / quota,
-            threads=len(self.budget.threads),
+            threads=len(self.budget.threads) if self.budget is not None else 0,
         )
         return out
 
@@ -265,7 +272,7 @@ def table(points: Sequence[dict[str, Any]]) -> str:
         rmin, rmean, rok = _rates(p["received_fps"])
         dmin, dmean, dok = _rates(p["displayed_fps"])
         rows.append(
-            f"| {p['profile']} ({p['factor']:.2f}) | {p['k']}"
+            f"| {p['profile']} ({p['factor'] or 'no quota'}) | {p['k']}"
             f" | {fmt(rmin)}/{fmt(rmean)} ({rok}/{len(p['received_fps'])})"
             f" | {fmt(dmin)}/{fmt(dmean)} ({dok}/{len(p['displayed_fps'])})"
             f" | {fmt(p['lat_median'], 0)} / {fmt(p['lat_p95'], 0)}"
@@ -308,6 +315,8 @@ async def orchestrate(args: argparse.Namespace) -> int:
             points += await asyncio.wait_for(run_k(k, profiles, args), min(300, left))
         except (TimeoutError, RuntimeError, OSError) as exc:
             print(f"bench: K={k} failed at {STAGE[0]}: {type(exc).__name__}: {exc}", flush=True)
+        except asyncio.CancelledError:
+            break
     points.sort(key=lambda p: (p["profile"], p["k"]))
     print(f"\n{table(points)}\n\nbench took {time.monotonic() - started:.0f} s")
     if args.json:
@@ -321,7 +330,7 @@ def write_json(path: str, points: list[dict[str, Any]]) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--profiles", default="pi4,pi5")
+    parser.add_argument("--profiles", default="x86,pi4,pi5")
     parser.add_argument("--counts", default="1,2,4,6,8,12,16")
     parser.add_argument("--seconds", type=float, default=8.0, help="measurement window")
     parser.add_argument("--warmup", type=float, default=4.0, help="seconds after the join")
