@@ -41,6 +41,7 @@ from kiosk.redact import redact, register_secret
 
 __all__ = ["FleetClient", "Phase"]
 
+_CLOSE_SECONDS = 3.0  # DISCONNECT and the broker closing the socket, on a slow Pi
 log = logging.getLogger(__name__)
 # paho's own chatter (and aiomqtt's "queue is full" per message) stays out of the journal.
 _LIBRARY_LOG = logging.getLogger("kiosk.fleet.mqtt")
@@ -63,6 +64,16 @@ def _failed_code(code: object) -> bool:
     """A SUBACK entry that refuses (0x80 and up, as an int in 3.1.1 or a ReasonCode in 5)."""
     value = getattr(code, "value", code)
     return isinstance(value, int) and value >= 0x80
+
+
+def _force_close(client: aiomqtt.Client) -> None:
+    """Close the socket of a client whose connect or disconnect did not finish. paho's own close
+    runs aiomqtt's socket-close callback, which takes the socket out of the event loop first."""
+    paho = getattr(client, "_client", None)
+    close = getattr(paho, "_sock_close", None)
+    if callable(close):
+        with contextlib.suppress(Exception):
+            close()
 
 
 def _describe(exc: BaseException) -> str:
@@ -187,17 +198,16 @@ class FleetClient:
 
     async def _connected_session(self) -> None:
         client = self._new_client()
-        async with contextlib.AsyncExitStack() as stack:
-            try:
-                await asyncio.wait_for(stack.enter_async_context(client), self.settings.timeout + 5)
-            except TimeoutError:
-                raise FleetError(
-                    f"mqtt {self.settings.broker}: no answer within {self.settings.timeout:g} s"
-                ) from None
-            except aiomqtt.MqttCodeError as exc:
-                raise FleetError(
-                    f"mqtt {self.settings.broker}: refused: {_describe(exc)}"
-                ) from None
+        try:
+            await asyncio.wait_for(client.__aenter__(), self.settings.timeout + 5)
+        except TimeoutError:
+            _force_close(client)
+            raise FleetError(
+                f"mqtt {self.settings.broker}: no answer within {self.settings.timeout:g} s"
+            ) from None
+        except aiomqtt.MqttCodeError as exc:
+            raise FleetError(f"mqtt {self.settings.broker}: refused: {_describe(exc)}") from None
+        try:
             self._client = client
             try:
                 await self._online(client)
@@ -209,6 +219,23 @@ class FleetClient:
                 self._client = None
                 if self._stopping.is_set():
                     await self._say_offline(client)
+        finally:
+            await self._close(client)
+
+    async def _close(self, client: aiomqtt.Client) -> None:
+        """DISCONNECT, bounded: aiomqtt waits for the broker to close the socket without a limit
+        (seen hanging over TLS), and a stop must end the link within seconds."""
+        try:
+            await asyncio.wait_for(client.__aexit__(None, None, None), _CLOSE_SECONDS)
+        except TimeoutError:
+            log.warning(
+                "mqtt %s: no clean disconnect within %g s; closing the socket",
+                self.settings.broker,
+                _CLOSE_SECONDS,
+            )
+            _force_close(client)
+        except aiomqtt.MqttError:
+            _force_close(client)
 
     async def _online(self, client: aiomqtt.Client) -> None:
         topics, timeout = self.topics, self.settings.timeout
