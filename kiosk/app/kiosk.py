@@ -35,6 +35,7 @@ from kiosk.app.metrics import KioskMetrics
 from kiosk.app.operations import Operations
 from kiosk.app.room_settings import build_room, pir_spec
 from kiosk.app.sdnotify import SystemdNotifier
+from kiosk.app.stalls import LoopStallReporter
 from kiosk.app.status import StatusServer
 from kiosk.app.telemetry import KioskSnapshot, StreamStats
 from kiosk.app.wiring import (
@@ -146,6 +147,8 @@ class Kiosk:
         self._watchdog_held = False  # True while WATCHDOG=1 is withheld (logged once)
         self._last_view: RoomView | None = None  # the view drawn last (who has a tile)
         self._last_tick: float | None = None
+        # Logs where the loop thread is when the whole loop is blocked (counted for /metrics).
+        self.stalls = LoopStallReporter()
         self.operations = Operations(self)
         self.executor = Executor(self, self.operations)
 
@@ -176,11 +179,11 @@ class Kiosk:
 
         Called by the 1 s tick. A tick that comes late means the whole event loop was blocked
         (every loop looks stale then, but the call loop had no turn yet to show it runs again):
-        that is logged as such, and judged again at the next tick.
+        it is judged again at the next tick. The block itself, and where the loop thread was,
+        is logged by :attr:`stalls` (:mod:`kiosk.app.stalls`).
         """
         last, self._last_tick = self._last_tick, now
         if last is not None and now - last > self.liveness.interval_s:
-            log.warning("event loop blocked for %.1f s", now - last - 1.0)
             self.liveness.beat(CALL, now)
         stale = self.liveness.stale(now)
         if not stale:
@@ -259,6 +262,13 @@ class Kiosk:
             self.toast(f"Warning: {warning.split(' (')[0]}")
 
     async def run(self, *, duration: float | None = None) -> int:
+        self.stalls.start()
+        try:
+            return await self._run(duration)
+        finally:
+            self.stalls.stop()
+
+    async def _run(self, duration: float | None) -> int:
         loop = asyncio.get_running_loop()
         install_loop_exception_handler(loop)
         for sig in (signal.SIGTERM, signal.SIGINT):

@@ -51,6 +51,8 @@ class KioskSample:
     fleet_connected: bool | None = None  # None: the fleet link is off
     display_on: bool = True  # False in standby
     calendar_ok: bool | None = None  # None: no calendar configured
+    loop_stalls: int = 0  # times the event loop was blocked > 1 s (kiosk.app.stalls)
+    loop_stall_longest_seconds: float = 0.0
 
 
 def _label(text: str) -> str:
@@ -84,6 +86,16 @@ class _KioskCollector(Collector):
         )
         yield CounterMetricFamily(
             "kiosk_resumes", "Calls resumed after a lost connection", value=s.resumes
+        )
+        yield CounterMetricFamily(
+            "kiosk_loop_stalls",
+            "Times the event loop was blocked for more than 1 s",
+            value=s.loop_stalls,
+        )
+        yield GaugeMetricFamily(
+            "kiosk_loop_stall_longest_seconds",
+            "Longest time the event loop was blocked since start",
+            value=s.loop_stall_longest_seconds,
         )
         changes = CounterMetricFamily(
             "kiosk_state_changes", "Times the kiosk entered each call state", labels=["state"]

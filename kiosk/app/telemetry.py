@@ -110,6 +110,8 @@ def status(kiosk: Kiosk) -> dict[str, Any]:
         "reconnects": kiosk.stats.reconnects,
         "resumes": kiosk.stats.resumes,
         "uptime_seconds": round(kiosk.clock() - kiosk.stats.started_at, 1),
+        "loop_stalls": kiosk.stalls.stalls,
+        "loop_stall_longest_seconds": round(kiosk.stalls.longest_s, 1),
         "screen": screen_status(kiosk),
         **kiosk.room.status(kiosk.wall_clock()),
         "server_reachable": kiosk.server_reachable,
@@ -167,6 +169,8 @@ def metrics_sample(kiosk: Kiosk) -> KioskSample:
         fleet_connected=kiosk.fleet.connected if kiosk.fleet is not None else None,
         display_on=kiosk.room.display_mode.value == "on",
         calendar_ok=kiosk.room.calendar.ok if kiosk.room.calendar is not None else None,
+        loop_stalls=kiosk.stalls.stalls,
+        loop_stall_longest_seconds=kiosk.stalls.longest_s,
     )
 
 

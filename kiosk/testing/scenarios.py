@@ -157,6 +157,9 @@ async def server_crash(
                 )
             out.extra["joins"] = k.stats.joins
             out.extra["resumes"] = k.stats.resumes
+            out.extra["loop_stalls"] = k.stalls.stalls
+            out.extra["loop_stall_longest_s"] = round(k.stalls.longest_s, 2)
+            out.extra["loop_stall_total_s"] = round(k.stalls.tracker.total_s, 2)
     return out
 
 

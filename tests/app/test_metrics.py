@@ -72,6 +72,8 @@ async def test_the_endpoint_passes_promtool_check_metrics() -> None:
         streams=(ANA, BO),
         render={"draws": 10, "full_redraws": 1, "video_blits": 20, "tile_redraws": 4},
         fleet_connected=True,
+        loop_stalls=3,
+        loop_stall_longest_seconds=4.5,
     )
     text = await scrape([sample])
     result = check_metrics(tool, text)
@@ -86,6 +88,8 @@ async def test_the_endpoint_passes_promtool_check_metrics() -> None:
             assert f"# TYPE {family} " in text or f"# TYPE {name} " in text, line
     assert "# TYPE kiosk_frames_received_total counter" in text
     assert "# TYPE kiosk_reconnects_total counter" in text
+    assert "kiosk_loop_stalls_total 3.0" in text
+    assert "kiosk_loop_stall_longest_seconds 4.5" in text
     assert "process_resident_memory_bytes" in text
     assert "process_open_fds" in text
     assert "# TYPE process_threads gauge" in text
