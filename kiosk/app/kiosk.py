@@ -47,6 +47,7 @@ from kiosk.app.wiring import (
     led_specs_from_config,
     machine_config_from_config,
     security_warnings_from_config,
+    ssl_context_from_config,
     status_options_from_config,
     token_provider_for_session,
     token_provider_from_config,
@@ -105,7 +106,9 @@ class Kiosk:
         wall_clock: Callable[[], datetime] | None = None,
     ) -> None:
         self.config = config
-        self.tokens = tokens or token_provider_from_config(config)
+        # One TLS context for REST and signaling, built once (not per join on the loop).
+        self.tls = ssl_context_from_config(config)
+        self.tokens = tokens or token_provider_from_config(config, ssl_context=self.tls)
         # The session the next token is for: session.id, or the booked meeting's (calendar).
         self.session_id = config.session.id
         self._session_tokens: dict[str, TokenProvider] = {config.session.id: self.tokens}
@@ -220,7 +223,9 @@ class Kiosk:
         """The token provider for :attr:`session_id` (made once per session)."""
         provider = self._session_tokens.get(self.session_id)
         if provider is None:
-            provider = token_provider_for_session(self.config, self.session_id)
+            provider = token_provider_for_session(
+                self.config, self.session_id, ssl_context=self.tls
+            )
             self._session_tokens[self.session_id] = provider
         return provider
 

@@ -28,7 +28,6 @@ from kiosk.media.session_media import MediaSession
 from kiosk.openvidu.client import OpenViduClient
 from kiosk.openvidu.events import ParticipantPublished
 from kiosk.openvidu.signaling import SignalingTimeouts
-from kiosk.openvidu.tls import make_ssl_context
 
 if TYPE_CHECKING:
     from kiosk.app.kiosk import Kiosk
@@ -72,10 +71,9 @@ class Operations:
             return
         await self.leave()  # drop any stale call first
         cfg = k.config
-        ssl_context = make_ssl_context(cfg.server.verify_tls, cfg.server.ca_file)
         client = OpenViduClient(
             cfg.session.name,
-            ssl_context=ssl_context,
+            ssl_context=k.tls,  # built once: loading the CA bundle blocked the loop 0.5 s
             ws_host_override=cfg.server.websocket_host,
             policy=signaling_policy_from_config(cfg),
             platform=f"kiosk {__version__} (Python aiortc; Linux)",
