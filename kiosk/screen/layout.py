@@ -21,6 +21,7 @@ StripPlacement = Literal["auto", "bottom", "side"]
 THUMB_FRACTION = 0.165
 GAP_FRACTION = 0.008
 MIN_THUMB = 8  # px; below this there is no strip
+_MANY = 1 << 30  # "more participants than any screen has slots" (thumbnails at their smallest)
 SMALL_THUMB_FRACTION = 0.12  # the smallest thumbnails when many participants (1080 → 130 px)
 
 
@@ -175,6 +176,7 @@ def compute_layout(
     strip: StripPlacement = "auto",
     main_aspect: tuple[int, int] = (16, 9),
     tile_aspect: tuple[int, int] = (16, 9),
+    more: int = 0,
 ) -> Layout:
     """Place the main view and a strip of thumbnails for ``tile_ids`` (in the given order).
 
@@ -184,6 +186,10 @@ def compute_layout(
     ``SMALL_THUMB_FRACTION`` of the short side); if they still do not all fit, the first ones
     are shown and a last "+N" tile counts the others. A window too small for thumbnails of
     ``MIN_THUMB`` pixels gets no strip. Nothing is ever placed outside the screen.
+
+    ``more``: participants after ``tile_ids`` that the caller left out (a room larger than any
+    screen: :func:`max_tiled` says how many ids are enough); they count like ids that did not
+    fit, so the layout is the same as for all ids, at a cost that does not grow with the room.
     """
     sw = max(0, int(screen_w))
     sh = max(0, int(screen_h))
@@ -207,45 +213,17 @@ def compute_layout(
         thumb_size=(tw, th),
     )
     ids = list(tile_ids)
-    if not ids or sw == 0 or sh == 0:
+    n = len(ids) + max(0, more)
+    if n == 0 or sw == 0 or sh == 0:
         return no_strip
 
-    # With many participants the thumbnails shrink (down to SMALL_THUMB_FRACTION of the short
-    # side) so that more of them fit before a "+N" tile is needed.
-    aw, ah = max(1, tile_aspect[0]), max(1, tile_aspect[1])
-    n = len(ids)
-    length = sw if placement == "bottom" else sh
-    along = (length - (n + 1) * gap) // n  # thumbnail length along the strip for all to fit
-    along_th = along * ah // aw if placement == "bottom" else along
-    small_th = max(1, round(min(sw, sh) * SMALL_THUMB_FRACTION))
-    if along_th < th:
-        th = max(min(th, small_th), along_th)
-        tw = max(1, (th * aw + ah // 2) // ah)
-
-    if placement == "bottom":
-        # The strip never takes more than half the screen; thumbnails shrink to fit that.
-        thickness = min(th + 2 * gap, sh // 2)
-        th = max(1, thickness - 2 * gap)
-        tw = max(1, (th * tile_aspect[0] + tile_aspect[1] // 2) // max(1, tile_aspect[1]))
-        tw = min(tw, max(1, sw - 2 * gap))
-        strip_rect = Rect(0, sh - thickness, sw, thickness)
-        main = Rect(0, 0, sw, sh - thickness)
-        step_len = tw
-    else:
-        thickness = min(tw + 2 * gap, sw // 2)
-        tw = max(1, thickness - 2 * gap)
-        th = max(1, (tw * tile_aspect[1] + tile_aspect[0] // 2) // max(1, tile_aspect[0]))
-        th = min(th, max(1, sh - 2 * gap))
-        strip_rect = Rect(sw - thickness, 0, thickness, sh)
-        main = Rect(0, 0, sw - thickness, sh)
-        step_len = th
-
-    if tw < MIN_THUMB or th < MIN_THUMB:
+    fit = _strip_fit(sw, sh, n, placement, tile_aspect)
+    if fit is None:
         return no_strip  # a window too small for thumbnails: main view only
-    capacity = max(0, (length - gap) // (step_len + gap))
+    tw, th, gap, length, strip_rect, main, step_len, capacity = fit
     if n <= capacity:
         shown = ids
-        overflow_count = 0
+        overflow_count = n - len(shown)  # ``more`` but room for them: counted all the same
     elif capacity >= 1:
         shown = ids[: capacity - 1]
         overflow_count = n - len(shown)
@@ -276,6 +254,81 @@ def compute_layout(
         overflow=overflow,
         thumb_size=(tw, th),
     )
+
+
+def _strip_fit(
+    sw: int,
+    sh: int,
+    n: int,
+    placement: Literal["bottom", "side"],
+    tile_aspect: tuple[int, int],
+) -> tuple[int, int, int, int, Rect, Rect, int, int] | None:
+    """The strip for ``n`` thumbnails on a ``sw`` x ``sh`` screen: ``(tw, th, gap, length,
+    strip, main, step, capacity)`` — thumbnail size, gap, the strip's length, its rectangle,
+    the main view's, the thumbnail length along the strip and how many slots it has; ``None``
+    when thumbnails would be smaller than ``MIN_THUMB``. ``capacity`` never falls as ``n``
+    grows (thumbnails only shrink), so ``n`` = a huge number gives the most slots any count gets.
+    """
+    tw, th, gap = thumb_metrics(sw, sh, tile_aspect)
+    n = max(1, n)
+    # With many participants the thumbnails shrink (down to SMALL_THUMB_FRACTION of the short
+    # side) so that more of them fit before a "+N" tile is needed.
+    aw, ah = max(1, tile_aspect[0]), max(1, tile_aspect[1])
+    length = sw if placement == "bottom" else sh
+    along = (length - (n + 1) * gap) // n  # thumbnail length along the strip for all to fit
+    along_th = along * ah // aw if placement == "bottom" else along
+    small_th = max(1, round(min(sw, sh) * SMALL_THUMB_FRACTION))
+    if along_th < th:
+        th = max(min(th, small_th), along_th)
+        tw = max(1, (th * aw + ah // 2) // ah)
+
+    if placement == "bottom":
+        # The strip never takes more than half the screen; thumbnails shrink to fit that.
+        thickness = min(th + 2 * gap, sh // 2)
+        th = max(1, thickness - 2 * gap)
+        tw = max(1, (th * tile_aspect[0] + tile_aspect[1] // 2) // max(1, tile_aspect[1]))
+        tw = min(tw, max(1, sw - 2 * gap))
+        strip_rect = Rect(0, sh - thickness, sw, thickness)
+        main = Rect(0, 0, sw, sh - thickness)
+        step_len = tw
+    else:
+        thickness = min(tw + 2 * gap, sw // 2)
+        tw = max(1, thickness - 2 * gap)
+        th = max(1, (tw * tile_aspect[1] + tile_aspect[0] // 2) // max(1, tile_aspect[0]))
+        th = min(th, max(1, sh - 2 * gap))
+        strip_rect = Rect(sw - thickness, 0, thickness, sh)
+        main = Rect(0, 0, sw - thickness, sh)
+        step_len = th
+
+    if tw < MIN_THUMB or th < MIN_THUMB:
+        return None
+    capacity = max(0, (length - gap) // (step_len + gap))
+    return tw, th, gap, length, strip_rect, main, step_len, capacity
+
+
+def strip_capacity(
+    screen_w: int,
+    screen_h: int,
+    *,
+    strip: StripPlacement = "auto",
+    tile_aspect: tuple[int, int] = (16, 9),
+) -> int:
+    """The most slots (thumbnails, "+N" included) the strip of this screen has for any number
+    of participants (0: no strip)."""
+    sw, sh = max(0, int(screen_w)), max(0, int(screen_h))
+    if sw == 0 or sh == 0:
+        return 0
+    placement: Literal["bottom", "side"]
+    if strip == "auto":
+        placement = "side" if sh > sw else "bottom"
+    else:
+        placement = "side" if strip == "side" else "bottom"
+    fit = _strip_fit(sw, sh, _MANY, placement, tile_aspect)
+    if fit is not None:
+        return fit[-1]
+    # No strip at the smallest thumbnails; fewer participants might still get one: a bound
+    # (every slot is at least MIN_THUMB long plus a gap of at least 2 px).
+    return (sw if placement == "bottom" else sh) // (MIN_THUMB + 2)
 
 
 def shift_layout(layout: Layout, dy: int) -> Layout:
@@ -364,25 +417,35 @@ def compute_gallery(
     *,
     max_tiles: int = GALLERY_MAX,
     tile_aspect: tuple[int, int] = (16, 9),
+    more: int = 0,
+    keep: str | None = None,
 ) -> GalleryLayout:
     """Place up to ``max_tiles`` equal tiles in ``area`` (largest size for the count; rows
     centred, a short last row centred too). With more ids the first ``max_tiles - 1`` are shown
-    and the last tile is "+N" for the rest. Nothing is placed outside ``area``."""
+    and the last tile is "+N" for the rest. Nothing is placed outside ``area``.
+
+    ``more``: participants after ``tile_ids`` left out by the caller (counted in "+N");
+    ``keep``: an id never hidden (the speaker): when it is beyond the shown ones it takes the
+    last shown place, so only that one tile changes."""
     ids = list(tile_ids)
     if max_tiles < 1:
         raise ValueError(f"max_tiles must be at least 1, got {max_tiles}")
-    if not ids or area.empty:
+    total = len(ids) + max(0, more)
+    if total == 0 or area.empty:
         return GalleryLayout(area, (), None, 0, 0)
-    if len(ids) > max_tiles:
+    if total > max_tiles:
         shown = ids[: max_tiles - 1]
-        hidden = len(ids) - len(shown)
+        if shown and keep is not None and keep not in shown and keep in ids:
+            shown[-1] = keep
+        hidden = total - len(shown)
     else:
-        shown, hidden = ids, 0
+        shown = ids
+        hidden = total - len(shown)
     slots = len(shown) + (1 if hidden else 0)
     gap = max(2, round(min(area.w, area.h) * GAP_FRACTION))
     cols, rows, w, h = _grid(slots, area, gap, tile_aspect)
     if w < MIN_THUMB or h < MIN_THUMB:
-        return GalleryLayout(area, (), OverflowSlot(len(ids), area) if ids else None, 0, 0)
+        return GalleryLayout(area, (), OverflowSlot(total, area), 0, 0)
     grid_h = rows * h + (rows - 1) * gap
     top = area.y + (area.h - grid_h) // 2
     rects: list[Rect] = []
@@ -410,23 +473,45 @@ def tiled_ids(
     strip: StripPlacement = "auto",
     main_aspect: tuple[int, int] = (16, 9),
     top: int = 0,
+    more: int = 0,
 ) -> tuple[str, ...]:
     """The ids drawn with a picture of their own, in screen order (main view first): what the
     renderer's layout gives a tile. Those beyond — the "+N" — are left out.
 
     The same functions as the renderer: speaker view = ``main_id`` (or the first id when it is
     not among ``tile_ids``) on the main view and :func:`compute_layout` for the others below a
-    band of ``top`` pixels; gallery = :func:`compute_gallery` of that area.
+    band of ``top`` pixels; gallery = :func:`compute_gallery` of that area, ``main_id`` kept.
+    ``more``: participants after ``tile_ids`` that the caller left out (see :func:`max_tiled`).
     """
     ids = list(tile_ids)
     if layout == "gallery":
-        gallery = compute_gallery(Rect(0, top, screen_w, max(0, screen_h - top)), ids)
+        gallery = compute_gallery(
+            Rect(0, top, screen_w, max(0, screen_h - top)), ids, more=more, keep=main_id
+        )
         return tuple(t.id for t in gallery.tiles)
     if not ids:
         return ()
     main = main_id if main_id in ids else ids[0]
     rest = [i for i in ids if i != main]
     placed = compute_layout(
-        screen_w, max(0, screen_h - top), rest, strip=strip, main_aspect=main_aspect
+        screen_w, max(0, screen_h - top), rest, strip=strip, main_aspect=main_aspect, more=more
     )
     return (main, *(t.id for t in placed.tiles))
+
+
+def max_tiled(
+    screen_w: int,
+    screen_h: int,
+    *,
+    layout: Literal["speaker", "gallery"] = "speaker",
+    strip: StripPlacement = "auto",
+    top: int = 0,
+    max_gallery: int = GALLERY_MAX,
+) -> int:
+    """How many ids, in the room's order, are enough for :func:`tiled_ids` (and the renderer's
+    layout) on this screen, whatever the size of the room: the main view plus every slot of the
+    strip, or the gallery's tiles. The ids after them can be left out and passed as a count
+    (``more``): the result is the same, and work per frame stays bounded by the screen."""
+    if layout == "gallery":
+        return max(1, max_gallery)
+    return 1 + strip_capacity(screen_w, max(0, screen_h - top), strip=strip)

@@ -20,7 +20,7 @@ import time
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pygame
@@ -32,11 +32,13 @@ from kiosk.screen.display import Display, KeyEvent
 from kiosk.screen.layout import (
     GalleryLayout,
     Layout,
+    OverflowSlot,
     Rect,
     StripPlacement,
     compute_gallery,
     compute_layout,
     fit_rect,
+    max_tiled,
     shift_layout,
     tiled_ids,
 )
@@ -61,6 +63,8 @@ class RenderStats:
     full_redraws: int = 0  # whole-screen repaints
     video_blits: int = 0  # video frames scaled onto the surface (main + thumbnails)
     tile_redraws: int = 0  # tiles (main included) redrawn for any reason
+    tile_checks: int = 0  # tiles (main included) looked at: bounded by the screen, not the room
+    relayouts: int = 0  # layouts computed (a change of size, of who is shown, of "+N")
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +79,14 @@ class _TileLook:
     speaking: bool
     rect: Rect
     dest: Rect | None  # where the video goes inside rect
+
+
+def _places(placed: Layout | GalleryLayout) -> tuple[Any, ...]:
+    """What a layout puts where, "+N"'s count aside: equal means no full repaint is needed."""
+    rect = placed.overflow.rect if placed.overflow is not None else None
+    if isinstance(placed, GalleryLayout):
+        return (placed.area, placed.tiles, rect)
+    return (placed.main, placed.strip, placed.tiles, rect)
 
 
 def _label(tile: TileInfo) -> str:
@@ -132,13 +144,24 @@ class Renderer:
         """The layout of the last in-call draw (tests and the status page use it)."""
         return self._layout
 
+    def _top(self, call_info: bool) -> tuple[int, int, int]:
+        """(width, height, info band height) of the surface now (the band as ``_info_band``)."""
+        w, h = self.surface.get_size()
+        sizes = self.sizes if (w, h) == self._size else Sizes.for_screen(w, h)
+        return w, h, (sizes.small + 2 * sizes.pad if call_info else 0)
+
+    def max_tiled(self, layout: Literal["speaker", "gallery"], *, call_info: bool) -> int:
+        """How many participants (in the room's order, the one on main besides) a view needs in
+        ``tiles`` for this screen (:func:`kiosk.screen.layout.max_tiled`); the rest can go to
+        ``RoomView.more`` as a count."""
+        w, h, top = self._top(call_info)
+        return max_tiled(w, h, layout=layout, strip=self.strip, top=top)
+
     def tiled_ids(self, view: RoomView) -> tuple[str, ...]:
         """The ids of ``view.tiles`` that get a picture on this screen (main view first), from
         the layout functions :meth:`draw` uses; the "+N" ones are left out."""
-        w, h = self.surface.get_size()
-        sizes = self.sizes if (w, h) == self._size else Sizes.for_screen(w, h)
-        top = sizes.small + 2 * sizes.pad if view.call_info else 0  # as _info_band
-        key = (w, h, tuple(t.id for t in view.tiles), view.main_id, view.layout, top)
+        w, h, top = self._top(bool(view.call_info))
+        key = (w, h, tuple(t.id for t in view.tiles), view.main_id, view.layout, top, view.more)
         if key != self._tiled_key:
             self._tiled_key = key
             self._tiled = tiled_ids(
@@ -150,6 +173,7 @@ class Renderer:
                 strip=self.strip,
                 main_aspect=self.main_aspect,
                 top=top,
+                more=view.more,
             )
         return self._tiled
 
@@ -261,14 +285,25 @@ class Renderer:
         by_id = {t.id: t for t in tiles}
         ids = tuple(t.id for t in tiles)
         top = self._info_band().h if view.call_info else 0
-        key = ("gallery", self._size, ids, top)
+        key = ("gallery", self._size, ids, top, view.more, view.main_id)
         dirty: list[Rect] = []
-        full = self._invalid or self._mode != ("gallery",) or key != self._layout_key
+        full = self._invalid or self._mode != ("gallery",)
+        if key != self._layout_key or self._gallery is None:
+            self._layout_key = key
+            self.stats.relayouts += 1
+            before = self._gallery
+            self._gallery = compute_gallery(
+                Rect(0, top, self._size[0], self._size[1] - top),
+                ids,
+                more=view.more,
+                keep=view.main_id,
+            )
+            # Only "+N" changed (someone beyond the screen joined or left): no full repaint.
+            full = full or before is None or _places(before) != _places(self._gallery)
         if full:
             self._mode = ("gallery",)
-            self._layout_key = key
             self._layout = None
-            self._gallery = compute_gallery(Rect(0, top, self._size[0], self._size[1] - top), ids)
+            self._overflow = None
             self._looks.clear()
             self._counts.clear()
             self._failed_slots.clear()
@@ -281,8 +316,7 @@ class Renderer:
             dirty += self._draw_tile(
                 by_id.get(slot.id), slot.rect, main=False, force=full, key=slot.id
             )
-        if gallery.overflow is not None and full:
-            self.artist.draw_overflow(self.surface, gallery.overflow.rect, gallery.overflow.label)
+        dirty += self._draw_overflow(gallery.overflow)
         dirty += self._draw_info(view, gallery.hidden_count, full)
         toasts_changed = toasts != self._toasts
         self._toasts = toasts
@@ -301,12 +335,13 @@ class Renderer:
             main_tile = tiles[0]
         # The thumbnails show everyone *except* the one on the big picture.
         strip_ids = tuple(t.id for t in tiles if main_tile is None or t.id != main_tile.id)
-        key = (self._size, strip_ids, self.strip, self.main_aspect, bool(view.call_info))
+        key = (self._size, strip_ids, self.strip, self.main_aspect, bool(view.call_info), view.more)
         dirty: list[Rect] = []
-        full = self._invalid or self._mode != ("in_call",) or key != self._layout_key
-        if full:
-            self._mode = ("in_call",)
+        full = self._invalid or self._mode != ("in_call",)
+        if key != self._layout_key or self._layout is None:
             self._layout_key = key
+            self.stats.relayouts += 1
+            before = self._layout
             top = self._info_band().h if view.call_info else 0
             self._layout = shift_layout(
                 compute_layout(
@@ -315,9 +350,14 @@ class Renderer:
                     strip_ids,
                     strip=self.strip,
                     main_aspect=self.main_aspect,
+                    more=view.more,
                 ),
                 top,
             )
+            # Only "+N" changed (someone beyond the screen joined or left): no full repaint.
+            full = full or before is None or _places(before) != _places(self._layout)
+        if full:
+            self._mode = ("in_call",)
             self._looks.clear()
             self._counts.clear()
             self._failed_slots.clear()
@@ -343,13 +383,20 @@ class Renderer:
         for slot in layout.tiles:
             tile = by_id.get(slot.id)
             dirty += self._draw_tile(tile, slot.rect, main=False, force=False, key=slot.id)
-        if layout.overflow is not None:
-            ov = (layout.overflow.count, layout.overflow.rect)
-            if ov != self._overflow:
-                self._overflow = ov
-                self.artist.draw_overflow(self.surface, layout.overflow.rect, layout.overflow.label)
-                dirty.append(layout.overflow.rect)
+        dirty += self._draw_overflow(layout.overflow)
         return [Rect(0, 0, *self._size)] if full else dirty
+
+    def _draw_overflow(self, slot: OverflowSlot | None) -> list[Rect]:
+        """The "+N" tile, drawn only when its count or place changed (text from the cache)."""
+        if slot is None:
+            self._overflow = None
+            return []
+        ov = (slot.count, slot.rect)
+        if ov == self._overflow:
+            return []
+        self._overflow = ov
+        self.artist.draw_overflow(self.surface, slot.rect, slot.label)
+        return [slot.rect]
 
     def _draw_tile(
         self,
@@ -360,6 +407,7 @@ class Renderer:
         force: bool,
         key: str | None = None,
     ) -> list[Rect]:
+        self.stats.tile_checks += 1
         slot_key = "\x00main" if main else f"\x00tile:{key}"
         if tile is None:
             look = _TileLook("", "", "", False, False, False, rect, None)

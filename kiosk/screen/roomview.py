@@ -55,6 +55,11 @@ class RoomView:
     (title "" when titles are hidden); ``standby`` — the display sleeps: draw black only;
     ``call_info`` — the in-call information line (room, clock, call duration; the renderer adds
     how many participants its layout leaves out); ``layout`` — speaker or gallery in a call.
+
+    ``more``: participants in the call left out of ``tiles`` because no screen place could be
+    theirs (they come after ``tiles`` in the room's order; the layout counts them in "+N"). The
+    app puts in ``tiles`` only as many as :func:`kiosk.screen.layout.max_tiled` says the screen
+    can show, plus the one on main, so a frame costs the same in a room of 8 or of 1,000.
     """
 
     state: RoomState
@@ -73,3 +78,4 @@ class RoomView:
     standby: bool = False
     call_info: str = ""
     layout: Literal["speaker", "gallery"] = "speaker"
+    more: int = 0

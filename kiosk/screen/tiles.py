@@ -26,6 +26,10 @@ from kiosk.screen.theme import Color, Sizes, TextCache
 
 log = logging.getLogger(__name__)
 
+OVERFLOW_NOTE = "more"
+"""Under the count on the "+N" tile."""
+
+
 def reformat(
     frame: Any,
     width: int | None = None,
@@ -66,6 +70,9 @@ class FrameConverter:
         self.conversions = 0  # frames converted (for tests and benches)
 
     def forget_except(self, keep: set[int]) -> None:
+        """Drop what is cached for sources not in ``keep`` (the tiles on screen now): these
+        caches hold only shown tiles, whatever the size of the room."""
+        self._failed &= keep
         for key in list(self._native):
             if key not in keep:
                 del self._native[key]
@@ -274,8 +281,19 @@ class TileArtist:
         pygame.draw.rect(target, color, to_pygame_rect(tile), self.sizes.border)
 
     def draw_overflow(self, target: pygame.Surface, tile: Rect, label: str) -> None:
+        """The "+N" tile: ``label`` big, "more" under it when the tile has room (both texts
+        from the cache: redrawing it costs two blits)."""
         pr = to_pygame_rect(tile)
         target.fill(theme.OVERFLOW_BG, pr)
         size = min(self.sizes.overflow, max(10, tile.h // 2))
         text = self.text.fit(label, size, theme.WHITE, theme.OVERFLOW_BG, tile.w - 8)
-        target.blit(text, text.get_rect(center=pr.center))
+        small = self.text.fit(
+            OVERFLOW_NOTE, self.sizes.small, theme.TEXT_DIM, theme.OVERFLOW_BG, tile.w - 8
+        )
+        gap = self.sizes.pad // 2
+        if text.get_height() + gap + small.get_height() > tile.h - 2 * self.sizes.pad:
+            target.blit(text, text.get_rect(center=pr.center))
+            return
+        top = pr.centery - (text.get_height() + gap + small.get_height()) // 2
+        target.blit(text, text.get_rect(midtop=(pr.centerx, top)))
+        target.blit(small, small.get_rect(midtop=(pr.centerx, top + text.get_height() + gap)))

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from kiosk.app.kiosk import Kiosk
+from kiosk.app.roomview_builder import pictured
 from kiosk.config import KioskConfig
 from kiosk.testing.configs import SECRET, SESSION, loopback_kiosk_config
 
@@ -67,9 +68,7 @@ def _env() -> dict[str, str]:
 class Proc:
     """A ``python -m kiosk.cli ...`` child process, output to a log file, killed on exit."""
 
-    def __init__(
-        self, args: list[str], log_path: Path, env: dict[str, str] | None = None
-    ) -> None:
+    def __init__(self, args: list[str], log_path: Path, env: dict[str, str] | None = None) -> None:
         self.args = args
         self.log_path = log_path
         self.env = env or {}
@@ -191,9 +190,17 @@ def in_call_with_frames(
     min_participants: int = 1,
     not_connection: str | None = None,
     baseline: dict[str, int] | None = None,
+    frames_from: int | None = None,
 ) -> bool:
-    """In call (on a connection other than ``not_connection``) and every remote stream has frames
-    (more than in ``baseline`` if given)."""
+    """In call (on a connection other than ``not_connection``) with at least
+    ``min_participants`` remote participants, and every remote stream that has a picture on the
+    screen has frames (more than in ``baseline`` if given).
+
+    While the whole room fits the screen (or nothing of the call was drawn yet) that is every
+    remote participant. In a room larger than the screen those left out (the "+N" tile) are
+    received audio-only and never have frames, so only those with a picture are waited for.
+    ``frames_from``: instead, at least this many remote participants have frames.
+    """
     st = k.status()
     if (
         st["state"] != "in_call"
@@ -205,7 +212,19 @@ def in_call_with_frames(
     if len(parts) < min_participants:
         return False
     base = baseline or {}
-    return all(p["frames_received"] > base.get(p["connection_id"], 0) for p in parts)
+
+    def has_frames(p: dict[str, Any]) -> bool:
+        return bool(p["frames_received"] > base.get(p["connection_id"], 0))
+
+    if frames_from is not None:
+        return sum(1 for p in parts if has_frames(p)) >= frames_from
+    screen = pictured(k)
+    if screen is not None and screen[1] > 0:
+        shown, _hidden = screen
+        parts = [p for p in parts if p["connection_id"] in shown]
+        if not parts:
+            return False
+    return all(has_frames(p) for p in parts)
 
 
 @dataclass(frozen=True)
