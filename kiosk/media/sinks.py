@@ -4,6 +4,12 @@ Both sinks drain aiortc tracks continuously (``await track.recv()`` in a loop): 
 queue is unbounded, so a track nobody reads grows without limit. They keep only what is needed:
 ``LatestFrame`` the newest frame, ``AudioMixer`` at most ``max_buffer_ms`` of audio per
 participant (older audio is dropped rather than letting the output drift behind).
+
+Once playing (:meth:`AudioMixer.start`), the mixer's work — level measurement, resampling,
+mixing and writing to the speaker — runs on its own thread, paced every 20 ms: the loop thread
+only takes each decoded frame from aiortc and appends it to a bounded inbox (the oldest frames
+are dropped, and counted, when the thread falls behind). The loop reads levels and buffer depths
+under a lock. Without ``start`` (tests, tools) ``feed`` and ``mix`` work synchronously.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ import asyncio
 import contextlib
 import logging
 import math
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -118,6 +125,10 @@ class _Participant:
         self.dropped = 0  # samples per channel dropped to bound the delay
         self.last_input_at: float | None = None  # clock time of the newest input frame
         self.longest_gap = 0.0  # longest time between two input frames (s), since reset
+        self.failed = False  # the resampler refused a frame: this participant is silent
+
+
+INBOX_FRAMES = 128  # decoded frames waiting for the mixer thread (~0.3 s of 8 participants)
 
 
 class AudioMixer:
@@ -147,7 +158,12 @@ class AudioMixer:
         self._clock = clock
         self._layout = "mono" if channels == 1 else "stereo"
         self._participants: dict[str, _Participant] = {}
-        self._play_task: asyncio.Task[None] | None = None
+        # Threaded playback: the loop appends, the mixer thread takes (deque ops are atomic).
+        self._lock = threading.Lock()  # _participants' buffers, shared with the mixer thread
+        self._inbox: deque[tuple[str, _Participant, av.AudioFrame]] = deque(maxlen=INBOX_FRAMES)
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self.inbox_dropped = 0  # frames dropped because the mixer thread fell behind
 
     # --- inputs --------------------------------------------------------------------------
 
@@ -186,13 +202,15 @@ class AudioMixer:
         return gap
 
     def remove(self, participant_id: str) -> None:
-        part = self._participants.pop(participant_id, None)
+        with self._lock:
+            part = self._participants.pop(participant_id, None)
         if part is not None and part.task is not None:
             part.task.cancel()
 
     async def discard(self, participant_id: str) -> None:
         """Like :meth:`remove`, and wait until its drain task has ended."""
-        part = self._participants.pop(participant_id, None)
+        with self._lock:
+            part = self._participants.pop(participant_id, None)
         if part is not None and part.task is not None:
             part.task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -203,7 +221,8 @@ class AudioMixer:
         if part is None:
             resampler = av.AudioResampler(format="s16", layout=self._layout, rate=self.sample_rate)
             part = _Participant(resampler)
-            self._participants[participant_id] = part
+            with self._lock:
+                self._participants[participant_id] = part
         return part
 
     async def _drain(self, participant_id: str, track: MediaStreamTrack) -> None:
@@ -218,14 +237,34 @@ class AudioMixer:
             log.warning("audio of %s stopped: %s", participant_id, exc)
 
     def feed(self, participant_id: str, frame: av.AudioFrame) -> None:
-        """Add one decoded audio frame of ``participant_id`` (any format/rate/layout)."""
+        """Add one decoded audio frame of ``participant_id`` (any format/rate/layout).
+
+        While the mixer thread plays, the frame is handed to it; otherwise it is mixed in now."""
         part = self._participant(participant_id)
         now = self._clock()
         if part.last_input_at is not None:
             part.longest_gap = max(part.longest_gap, now - part.last_input_at)
         part.last_input_at = now
+        if self._thread is not None:
+            if len(self._inbox) == self._inbox.maxlen:
+                self.inbox_dropped += 1
+            self._inbox.append((participant_id, part, frame))
+            return
+        with self._lock:
+            self._take(part, frame)
+
+    def _take(self, part: _Participant, frame: av.AudioFrame) -> None:
+        """Measure, resample and buffer one frame (the caller holds the lock)."""
+        if part.failed:
+            return
         self._measure(part, frame)
-        for out in part.resampler.resample(frame):
+        try:
+            outs = part.resampler.resample(frame)
+        except Exception as exc:  # a decoder/resampler fault silences one participant only
+            part.failed = True
+            log.warning("audio of a participant stopped: %s", exc)
+            return
+        for out in outs:
             pcm = np.ascontiguousarray(out.to_ndarray().reshape(-1), dtype=np.int16)
             self._push(part, pcm)
 
@@ -271,17 +310,21 @@ class AudioMixer:
 
     def buffered_ms(self) -> dict[str, float]:
         """Audio waiting in each participant's buffer, in ms."""
-        return {
-            pid: part.buffered * 1000 / self.sample_rate for pid, part in self._participants.items()
-        }
+        with self._lock:
+            return {
+                pid: part.buffered * 1000 / self.sample_rate
+                for pid, part in self._participants.items()
+            }
 
     def levels(self) -> dict[str, float]:
         """dBFS of each participant over the level window; ``-inf`` for silence."""
         now = self._clock()
         out: dict[str, float] = {}
-        for pid, part in self._participants.items():
+        with self._lock:
+            sums = {pid: list(part.energy) for pid, part in self._participants.items()}
+        for pid, energies in sums.items():
             total, count = 0.0, 0
-            for t, energy, n in part.energy:
+            for t, energy, n in energies:
                 if t >= now - self.level_window:
                     total += energy
                     count += n
@@ -294,6 +337,10 @@ class AudioMixer:
 
     def mix(self, samples: int) -> Pcm:
         """The next ``samples`` (per channel) of the mix, interleaved s16."""
+        with self._lock:
+            return self._mix(samples)
+
+    def _mix(self, samples: int) -> Pcm:
         size = samples * self.channels
         acc = np.zeros(size, dtype=np.int32)
         for part in self._participants.values():
@@ -311,42 +358,60 @@ class AudioMixer:
         return np.clip(acc, -32768, 32767).astype(np.int16)
 
     def start(self, output: AudioSink, frame_ms: int = 20) -> None:
-        """Play the mix into ``output`` every ``frame_ms`` in real time (one task)."""
-        if self._play_task is None:
-            self._play_task = asyncio.get_running_loop().create_task(
-                self._play(output, frame_ms), name="audio-mixer-play"
+        """Play the mix into ``output`` every ``frame_ms`` in real time, on the mixer thread."""
+        if self._thread is None:
+            self._stop.clear()
+            self._thread = threading.Thread(
+                target=self._play, args=(output, frame_ms), name="audio-mixer", daemon=True
             )
+            self._thread.start()
 
-    async def _play(self, output: AudioSink, frame_ms: int) -> None:
-        loop = asyncio.get_running_loop()
+    def _play(self, output: AudioSink, frame_ms: int) -> None:
         samples = self.sample_rate * frame_ms // 1000
-        start = loop.time()
+        start = time.monotonic()
         n = 0
-        while True:
+        while not self._stop.is_set():
             n += 1
             try:
-                output.write(self.mix(samples))
+                self._take_inbox()
+                with self._lock:
+                    pcm = self._mix(samples)
+                output.write(pcm)
             except Exception as exc:
                 log.warning("audio output stopped: %s", exc)
                 return
-            wait = start + n * frame_ms / 1000 - loop.time()
-            if wait < -0.5:  # the loop was suspended: restart the pace instead of bursting
-                start, n = loop.time(), 0
+            wait = start + n * frame_ms / 1000 - time.monotonic()
+            if wait < -0.5:  # the thread was starved: restart the pace instead of bursting
+                start, n = time.monotonic(), 0
                 wait = 0
-            await asyncio.sleep(max(0.0, wait))
+            self._stop.wait(max(0.0, wait))
+
+    def _take_inbox(self) -> None:
+        """Everything the loop handed over since the last tick (bounded by the inbox)."""
+        for _ in range(INBOX_FRAMES):
+            try:
+                pid, part, frame = self._inbox.popleft()
+            except IndexError:
+                return
+            with self._lock:
+                if self._participants.get(pid) is part:  # not removed meanwhile
+                    self._take(part, frame)
 
     async def close(self) -> None:
-        """Stop every drain task and the playback task."""
-        tasks = [p.task for p in self._participants.values() if p.task is not None]
-        self._participants.clear()
-        if self._play_task is not None:
-            tasks.append(self._play_task)
-            self._play_task = None
+        """Stop every drain task and the mixer thread."""
+        with self._lock:
+            tasks = [p.task for p in self._participants.values() if p.task is not None]
+            self._participants.clear()
+        thread, self._thread = self._thread, None
+        self._stop.set()
         for task in tasks:
             task.cancel()
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if thread is not None:
+            await asyncio.to_thread(thread.join, 2.0)
+        self._inbox.clear()
 
 
 class AudioSink(Protocol):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import threading
 import time
 
 import av
@@ -11,7 +12,7 @@ import numpy as np
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from kiosk.media.devices import NullAudioOutput
-from kiosk.media.sinks import AudioMixer, LatestFrame
+from kiosk.media.sinks import INBOX_FRAMES, AudioMixer, LatestFrame
 from kiosk.media.testpattern import TestPatternTrack, read_timestamp
 from kiosk.media.tone import ToneTrack
 from kiosk.testing.waits import wait_until
@@ -187,3 +188,55 @@ async def test_a_backlog_behind_a_busy_loop_is_skipped_not_shown_late() -> None:
         await asyncio.sleep(0.01)
     assert sink.ended
     await sink.stop()
+
+
+class RecordingOutput(NullAudioOutput):
+    """Records when each chunk arrived and on which thread; can be made to hang."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes: list[tuple[float, str, float]] = []  # (time, thread, peak)
+        self.hold = threading.Event()
+        self.hold.set()
+
+    def write(self, pcm: np.ndarray) -> None:
+        self.hold.wait(5)
+        peak = float(np.abs(pcm.astype(np.int32)).max()) if pcm.size else 0.0
+        self.writes.append((time.monotonic(), threading.current_thread().name, peak))
+        super().write(pcm)
+
+
+async def test_the_speaker_is_fed_while_the_loop_is_busy() -> None:
+    """Mixing and writing run on the mixer thread: a loop blocked for half a second (a slow
+    subscription set-up, a big redraw) no longer leaves the speaker without audio."""
+    mixer = AudioMixer(48000, 2, max_buffer_ms=200)
+    output = RecordingOutput()
+    mixer.start(output, frame_ms=20)
+    try:
+        for i in range(10):  # 200 ms of a tone, fed from the loop as the drain tasks do
+            mixer.feed("con_A", _tone_frame(440, 960, 48000, 0.5, start=i * 960))
+        await wait_until(lambda: any(peak > 1000 for _, _, peak in output.writes), 5, "the tone")
+        assert {name for _, name, _ in output.writes} == {"audio-mixer"}
+        assert mixer.levels()["con_A"] > -20
+        blocked_at = time.monotonic()
+        time.sleep(0.5)  # noqa: ASYNC251 -- the loop thread is busy on purpose
+        during = [t for t, _, _ in output.writes if blocked_at <= t <= blocked_at + 0.5]
+        assert len(during) >= 5, f"{len(during)} chunks reached the speaker in 0.5 s"
+    finally:
+        await mixer.close()
+    assert mixer.levels() == {}
+
+
+async def test_a_stuck_speaker_cannot_make_the_mixer_inbox_grow() -> None:
+    mixer = AudioMixer(48000, 2)
+    output = RecordingOutput()
+    output.hold.clear()  # the device hangs: the mixer thread stops taking frames
+    mixer.start(output, frame_ms=20)
+    try:
+        for i in range(2000):  # 40 s of audio arrives meanwhile
+            mixer.feed("con_A", _tone_frame(440, 960, 48000, 0.5, start=i * 960))
+        assert len(mixer._inbox) <= INBOX_FRAMES
+        assert mixer.inbox_dropped >= 2000 - INBOX_FRAMES - 1
+    finally:
+        output.hold.set()
+        await mixer.close()
