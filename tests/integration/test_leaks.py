@@ -101,9 +101,14 @@ async def test_rejoining_twenty_times_leaks_nothing(media_server: MediaServer) -
             # warm-up: lazily created executor/codec threads and caches exist after this
             for _ in range(2):
                 await _one_round(stayer, visitor)
+            # only the stayer's publisher endpoint (the visitor's close may still be under way)
+            await wait_until(
+                lambda: len(list(backend.peer_connections())) == 1,
+                10,
+                "the dev server releasing the visitor's endpoints",
+            )
+            server_pcs = 1
             baseline = _snapshot()
-            server_pcs = len(list(backend.peer_connections()))
-            assert server_pcs == 1  # only the stayer's publisher endpoint
 
             for _ in range(ROUNDS):
                 await _one_round(stayer, visitor)
