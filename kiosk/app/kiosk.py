@@ -52,6 +52,7 @@ from kiosk.app.wiring import (
     token_provider_for_session,
     token_provider_from_config,
     view_policy_from_config,
+    worker_settings_from_config,
 )
 from kiosk.config import KioskConfig
 from kiosk.controls._gpio import resolve_pin_factory
@@ -66,6 +67,7 @@ from kiosk.media.devices import LocalMedia, open_audio_output
 from kiosk.media.publisher import MediaKind
 from kiosk.media.session_media import MediaSession
 from kiosk.media.sinks import AudioMixer
+from kiosk.media.workers.pool import WorkerPool
 from kiosk.openvidu.client import OpenViduClient
 from kiosk.openvidu.tokens import TokenProvider
 from kiosk.owned_tasks import OwnedTasks
@@ -131,6 +133,9 @@ class Kiosk:
         self.media: MediaSession | None = None
         self.local_media: LocalMedia | None = None
         self.mixer: AudioMixer | None = None
+        # Media worker processes for the subscriptions (media.workers > 0): started with the
+        # kiosk, used by every call's MediaSession, stopped at teardown.
+        self.workers: WorkerPool | None = None
         self.renderer: Renderer | None = None
         self.buttons: Buttons | None = None
         self.leds: Leds | None = None
@@ -284,6 +289,7 @@ class Kiosk:
         self.warn_weakened_security()
         self.renderer = Renderer(self.display.surface, painter=self.display.painter)
         self._start_audio()
+        await self._start_workers()
         await self._check_audio_devices()
         self._start_controls(loop)
         if self.config.status.enabled:
@@ -388,6 +394,12 @@ class Kiosk:
         self.mixer = AudioMixer(48000, 2, max_buffer_ms=self.config.media.audio_buffer_ms)
         self.mixer.start(output)
 
+    async def _start_workers(self) -> None:
+        settings = worker_settings_from_config(self.config)
+        if settings.count > 0:
+            self.workers = WorkerPool(settings, ice=self.ice)
+            await self.workers.start()
+
     async def _teardown(self) -> None:
         await self.executor.wind_down()
         with contextlib.suppress(Exception):
@@ -401,6 +413,8 @@ class Kiosk:
             await asyncio.to_thread(self.pir.close)
         if self.mixer is not None:
             await self.mixer.close()
+        if self.workers is not None:
+            await self.workers.close()
         if self.status_server is not None:
             await self.status_server.stop()
         for task in self._tasks:

@@ -108,6 +108,7 @@ class Operations:
             stream_of=client.model.stream_of,
             video=video_settings_from_config(cfg),
             await_screen=True,  # the render loop says who has a tile (Kiosk._on_frame)
+            workers=k.workers,
         )
         k.media = media
         if k.muted["audio"]:

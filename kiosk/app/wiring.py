@@ -31,6 +31,8 @@ from kiosk.fleet.settings import (
 from kiosk.media import ice as ice_seam
 from kiosk.media.devices import CameraSettings
 from kiosk.media.videoplan import VideoSettings
+from kiosk.media.workers.assign import resolve_count
+from kiosk.media.workers.pool import WorkerSettings
 from kiosk.openvidu.tls import make_ssl_context
 from kiosk.openvidu.tokens import (
     AppServerTokenProvider,
@@ -165,6 +167,14 @@ def video_settings_from_config(config: KioskConfig) -> VideoSettings:
         keep_seconds=media.video_keep_seconds,
         max_keep_seconds=max(60.0, media.video_keep_seconds),
     )
+
+
+def worker_settings_from_config(
+    config: KioskConfig, cpu_count: int | None = None
+) -> WorkerSettings:
+    """``media.workers`` → how many media worker processes (``auto``: by this machine's cores)."""
+    cores = os.cpu_count() if cpu_count is None else cpu_count
+    return WorkerSettings(count=resolve_count(config.media.workers, cores))
 
 
 def view_policy_from_config(config: KioskConfig) -> MainViewPolicy:

@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable, Mapping
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -305,3 +305,12 @@ def check_calendar_url(text: str) -> str:
             "expected https://… or http://… with a host name and without user:password@ "
             f"(the value of {len(text)} characters is not shown)"
         ) from None
+
+
+def check_workers(value: object) -> Literal["auto"] | int:
+    """``media.workers``: ``auto`` or a whole number of worker processes from 0 to 8."""
+    if value == "auto":
+        return "auto"
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 8:
+        return value
+    raise problem(f"expected auto or a whole number from 0 to 8, got {describe(value)}")

@@ -17,6 +17,7 @@ from urllib.parse import parse_qs, urlsplit
 from pydantic import (
     AfterValidator,
     Field,
+    PlainValidator,
     SecretStr,
     ValidationInfo,
     field_validator,
@@ -37,6 +38,7 @@ from kiosk.config.checks import (
     check_token,
     check_token_host,
     check_websocket_host,
+    check_workers,
     pattern,
     problem,
     resolve_path,
@@ -202,6 +204,9 @@ class MediaConfig(Section):
     audio_buffer_ms: Annotated[int, AfterValidator(between(20, 200, unit=" ms"))] = 60
     receive_all_video: bool = False
     video_keep_seconds: Annotated[float, AfterValidator(between(0, 600, unit=" s"))] = 10.0
+    # Media worker processes for the subscriptions (kiosk.media.workers): auto, 0 (none: every
+    # peer connection in the main process, the default) or 1..8.
+    workers: Annotated[Literal["auto"] | int, PlainValidator(check_workers)] = 0
 
 
 class IceConfig(Section):

@@ -52,6 +52,9 @@ from kiosk.media.videoplan import (
     VideoPlan,
     VideoSettings,
 )
+from kiosk.media.workers.pool import WorkerPool
+from kiosk.media.workers.remote import RemoteSubscriber
+from kiosk.media.workers.slots import SlotFrames
 from kiosk.openvidu.events import (
     Event,
     IceCandidateReceived,
@@ -72,6 +75,10 @@ FIRST_MEDIA_SECONDS = 5.0  # a switched subscription: its first frame, else it t
 QUIET_DBFS = -45.0  # below this a participant is quiet: a video drop's audio gap goes unheard
 
 PublishState = Literal["off", "publishing", "published", "failed"]
+# A subscription in this process, or one whose peer connection runs in a media worker
+# (kiosk.media.workers; chosen in one place: MediaSession._new_subscriber).
+AnySubscriber = Subscriber | RemoteSubscriber
+Frames = LatestFrame | SlotFrames
 
 
 class MediaSession:
@@ -90,6 +97,7 @@ class MediaSession:
         stream_of: Callable[[str], StreamInfo | None] | None = None,
         video: VideoSettings | None = None,
         await_screen: bool = False,
+        workers: WorkerPool | None = None,
     ) -> None:
         self.rpc = rpc
         self.own_connection_id = own_connection_id
@@ -105,8 +113,11 @@ class MediaSession:
         self.publisher: Publisher | None = None
         self.publish_state: PublishState = "off"
         self.publish_error: str | None = None
-        self.subscribers: dict[str, Subscriber] = {}  # by remote connection id
-        self.frames: dict[str, LatestFrame] = {}  # by remote connection id
+        # Subscriber peer connections in media worker processes when a pool is given (its
+        # owner, the kiosk, starts and stops it); in this process otherwise.
+        self.workers = workers if workers is not None and workers.count > 0 else None
+        self.subscribers: dict[str, AnySubscriber] = {}  # by remote connection id
+        self.frames: dict[str, Frames] = {}  # by remote connection id
         self.errors: dict[str, str] = {}  # stream id -> last subscribe error (one line)
         self.local_frame: LatestFrame | None = None  # self-view of our own video
         self._muted: dict[MediaKind, bool] = {"audio": False, "video": False}
@@ -115,8 +126,8 @@ class MediaSession:
         # Who receives video (kiosk.media.videoplan); the screen's owner feeds it tiles.
         self.video = VideoPlan(video)
         self._await_screen = await_screen
-        self._incoming: dict[str, Subscriber] = {}  # a switch in flight, by connection id
-        self._audio_of: dict[str, Subscriber] = {}  # a switched subscription the mixer plays
+        self._incoming: dict[str, AnySubscriber] = {}  # a switch in flight, by connection id
+        self._audio_of: dict[str, AnySubscriber] = {}  # a switched subscription the mixer plays
         audio_only = await_screen and not self.video.settings.receive_all
         self.plan = SubscriptionPlan(
             **({"max_streams": MAX_STREAMS_WITH_AUDIO_ONLY} if audio_only else {})
@@ -268,27 +279,15 @@ class MediaSession:
         """Negotiate one subscription; True when it is up (False: logged, closed)."""
         await self._close_subscriber(connection_id)
         video = self.video.wants_video(connection_id, self._clock())
-        # An audio-only subscription of a video stream has no frames: its tile shows initials.
-        frames = LatestFrame(self._clock) if video or not stream.has_video else None
-        if frames is not None:
-            self.frames[connection_id] = frames
         mixer = self.mixer
 
         def on_audio(track: MediaStreamTrack) -> None:
             if mixer is not None:
                 mixer.add_track(connection_id, track)
 
-        sub = Subscriber(
-            self.rpc,
-            stream,
-            connection_id,
-            self.flow,
-            ice=self.ice,
-            ice_servers=self.ice_servers,
-            on_video_track=frames.attach if frames is not None else None,
-            on_audio_track=on_audio,
-            video=video,
-        )
+        sub, frames = self._new_subscriber(connection_id, stream, video, on_audio)
+        if frames is not None:
+            self.frames[connection_id] = frames
         self.subscribers[connection_id] = sub
         self._changed()
         try:
@@ -305,6 +304,58 @@ class MediaSession:
             return False
         self.errors.pop(stream.stream_id, None)
         return True
+
+    def _new_subscriber(
+        self,
+        connection_id: str,
+        stream: StreamInfo,
+        video: bool,
+        on_audio: Callable[[MediaStreamTrack], None],
+        *,
+        replace: bool = False,
+    ) -> tuple[AnySubscriber, Frames | None]:
+        """The one place that picks an in-process or a worker subscriber, and its frames.
+
+        An audio-only subscription of a video stream has no frames: its tile shows initials.
+        """
+        if self.workers is not None:
+            remote = self.workers.subscriber(
+                self.rpc,
+                stream,
+                connection_id,
+                self.flow,
+                ice_servers=self.ice_servers,
+                on_audio_track=on_audio,
+                on_failed=self._worker_failed,
+                video=video,
+                replace=replace,
+                clock=self._clock,
+            )
+            return remote, remote.frames
+        frames = LatestFrame(self._clock) if video or not stream.has_video else None
+        sub = Subscriber(
+            self.rpc,
+            stream,
+            connection_id,
+            self.flow,
+            ice=self.ice,
+            ice_servers=self.ice_servers,
+            on_video_track=frames.attach if frames is not None else None,
+            on_audio_track=on_audio,
+            video=video,
+            replace=replace,
+        )
+        return sub, frames
+
+    def _worker_failed(self, sub: RemoteSubscriber, why: str) -> None:
+        """A worker subscription that was up failed (its worker died): reported like any
+        failed subscription, so the machine re-subscribes it (with the plan's backoff)."""
+        cid = sub.publisher_connection_id
+        if self._closed or sub not in (self.subscribers.get(cid), self._incoming.get(cid)):
+            return
+        self.errors[sub.stream_id] = why
+        log.warning("subscription to %s failed: %s", sub.stream_id, why)
+        self._changed()
 
     async def _close_subscriber(self, connection_id: str) -> None:
         self._audio_of.pop(connection_id, None)
@@ -397,29 +448,19 @@ class MediaSession:
         if old is None or cid in self._incoming or self._closed:
             return
         stream = self.current_stream(cid) or old.stream
-        frames = LatestFrame(self._clock) if switch.video else None
 
         def on_audio(track: MediaStreamTrack) -> None:
             self._tasks.spawn(self._take_audio(cid, sub, track), f"audio-switch-{cid}")
 
-        sub = Subscriber(
-            self.rpc,
-            stream,
-            cid,
-            self.flow,
-            ice=self.ice,
-            ice_servers=self.ice_servers,
-            on_video_track=frames.attach if frames is not None else None,
-            on_audio_track=on_audio,
-            video=switch.video,
-            replace=True,
-        )
+        sub, frames = self._new_subscriber(cid, stream, switch.video, on_audio, replace=True)
+        if not switch.video:
+            frames = None
         self._incoming[cid] = sub
         self.plan.started(cid)  # counts as a negotiation; no re-subscribe meanwhile
         log.info("%s video of %s", "receiving" if switch.video else "dropping", cid)
         self._tasks.spawn(self._switch(cid, old, sub, frames), f"switch-{cid}")
 
-    async def _take_audio(self, cid: str, sub: Subscriber, track: MediaStreamTrack) -> None:
+    async def _take_audio(self, cid: str, sub: AnySubscriber, track: MediaStreamTrack) -> None:
         """Drain the new subscription's audio; at its first frame it feeds the mixer."""
         try:
             first = await track.recv()
@@ -432,7 +473,7 @@ class MediaSession:
             self._audio_of[cid] = sub
 
     async def _switch(
-        self, cid: str, old: Subscriber, sub: Subscriber, frames: LatestFrame | None
+        self, cid: str, old: AnySubscriber, sub: AnySubscriber, frames: Frames | None
     ) -> None:
         try:
             await asyncio.wait_for(sub.subscribe(), NEGOTIATION_SECONDS)
@@ -478,7 +519,7 @@ class MediaSession:
         await old.close()
         self._start_due()
 
-    def _audio_from(self, cid: str, sub: Subscriber) -> bool:
+    def _audio_from(self, cid: str, sub: AnySubscriber) -> bool:
         """True once the mixer plays this subscription's audio (or there is none to play)."""
         return self.mixer is None or not sub.stream.has_audio or self._audio_of.get(cid) is sub
 
@@ -508,7 +549,7 @@ class MediaSession:
             self._property(event)
 
     def _route_candidate(self, event: IceCandidateReceived) -> None:
-        peer: Publisher | Subscriber | None
+        peer: Publisher | AnySubscriber | None
         if event.sender_connection_id == self.own_connection_id:
             peer = self.publisher
         else:

@@ -15,6 +15,7 @@ from kiosk.media.devices import LocalMedia
 from kiosk.media.ice import IceSettings
 from kiosk.media.session_media import MediaSession
 from kiosk.media.sinks import AudioMixer
+from kiosk.media.subscriber import Subscriber
 from kiosk.media.testpattern import TestPatternTrack, read_timestamp
 from kiosk.media.tone import ToneTrack
 from kiosk.openvidu.events import (
@@ -122,6 +123,7 @@ async def test_media_session_end_to_end_with_fake_server() -> None:
 
         # candidates: routed by sender id, non-loopback ones dropped
         sub = bob.subscribers[ALICE]
+        assert isinstance(sub, Subscriber)  # in this process (media.workers: 0)
         dropped = sub.candidates_dropped
         bob.handle(
             IceCandidateReceived(ALICE, "x", "candidate:1 1 UDP 1 10.1.2.3 9 typ host", "0", 0)
