@@ -22,12 +22,13 @@ and times; :class:`LoopStallReporter` is the thin part with the thread and the l
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import FrameType
 
@@ -37,6 +38,7 @@ __all__ = [
     "LoopStallReporter",
     "Stall",
     "StallTracker",
+    "freeze_startup_heap",
     "pick_frames",
     "short_path",
     "stack_of",
@@ -51,6 +53,8 @@ HANG_SECONDS = 10.0  # a stall this long is reported while it lasts (once)
 MAX_DEPTH = 200  # frames walked per sample
 MAX_SIGNATURES = 8  # distinct places kept per stall (the rest counted as "other")
 NAMED_PACKAGES = ("kiosk", "aiortc", "aioice", "av", "pygame")
+TOP_THREADS = 3  # other threads named in a stall line
+MIN_THREAD_CPU = 0.05  # s; a thread that ran less in a stall is not named
 
 FrameInfo = tuple[str, int, str]  # (file name, line, function)
 
@@ -69,6 +73,23 @@ def short_path(filename: str) -> str:
         if parts[i].startswith("python3") and i > 0 and parts[i - 1] == "lib":
             return "/".join(parts[i + 1 :])
     return parts[-1]
+
+
+def thread_kind(name: str) -> str:
+    """A thread's name without its number: ``Thread-3 (worker)`` → ``worker``,
+    ``ThreadPoolExecutor-0_2`` → ``ThreadPoolExecutor-0``, ``asyncio_1`` → ``asyncio``."""
+    if name.endswith(")") and " (" in name:
+        return name[name.index(" (") + 2 : -1]
+    head, _, tail = name.rpartition("_")
+    return head if head and tail.isdigit() else name
+
+
+def thread_cpu_clock(native_id: int) -> int | None:
+    """The CPU-time clock of a thread by its kernel id (Linux: ``MAKE_THREAD_CPUCLOCK``).
+    Unlike ``pthread_getcpuclockid`` it is safe for a thread that has ended (``EINVAL``)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    return (~native_id << 3) | 6  # CPUCLOCK_SCHED | CPUCLOCK_PERTHREAD_MASK
 
 
 def _package(path: str) -> str:
@@ -120,6 +141,8 @@ class Stall:
     ongoing: bool = False
     not_logged: int = 0  # stalls since the last logged line that were not logged
     cpu_s: float | None = None  # CPU time the loop thread used in it (None: unknown)
+    # the other Python threads that ran most meanwhile (name, CPU s): who held the GIL
+    others: tuple[tuple[str, float], ...] = ()
 
     def line(self) -> str:
         if self.samples == 0:
@@ -130,6 +153,9 @@ class Stall:
         # Little CPU in a long stall: the thread waited (for a CPU, the GIL, a lock, I/O),
         # it did not compute.
         cpu = f", loop thread on CPU {self.cpu_s:.1f} s" if self.cpu_s is not None else ""
+        if self.others:
+            busy = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in self.others)
+            cpu += f", other threads {busy}"
         tail = f" [{self.not_logged} more stalls not logged]" if self.not_logged else ""
         return f"event loop {head} {self.seconds:.1f} s{cpu} {where}{tail}"
 
@@ -138,6 +164,7 @@ class Stall:
 class _Open:
     beat: float  # the heartbeat the stall started after
     cpu: float | None  # the loop thread's CPU time at the look before the stall
+    threads: Mapping[str, float] | None  # the other threads' CPU time then (by name)
     places: Counter[str] = field(default_factory=Counter)
     samples: int = 0
     hang_reported: bool = False
@@ -172,14 +199,22 @@ class StallTracker:
         self.not_logged = 0
         self._open: _Open | None = None
         self._last_cpu: float | None = None
+        self._last_threads: Mapping[str, float] | None = None
         self._logged_at: list[float] = []
 
     def observe(
-        self, now: float, beat: float, sample: Callable[[], str], cpu: float | None = None
+        self,
+        now: float,
+        beat: float,
+        sample: Callable[[], str],
+        cpu: float | None = None,
+        threads: Mapping[str, float] | None = None,
     ) -> Stall | None:
-        """``cpu``: the loop thread's CPU time now (optional; the stall line then says how much
-        of the stall the thread computed)."""
+        """``cpu``: the loop thread's CPU time now; ``threads``: the other threads' CPU time
+        by name (both optional: the stall line then says how much of the stall the loop
+        thread computed, and which other threads ran most meanwhile)."""
         before, self._last_cpu = self._last_cpu, cpu  # the look before: the stall's start
+        before_threads, self._last_threads = self._last_threads, threads
         current = self._open
         if current is not None and beat != current.beat:  # the loop beat again: it ended
             self._open = None
@@ -189,11 +224,15 @@ class StallTracker:
             self.stalls += 1
             self.longest_s = max(self.longest_s, seconds)
             self.total_s += seconds
-            return self._maybe_log(now, current, seconds, cpu, ongoing=False)
+            return self._maybe_log(now, current, seconds, cpu, threads, ongoing=False)
         if now - beat <= self.threshold_s + self.beat_s:
             return None
         if current is None:
-            current = self._open = _Open(beat, before if before is not None else cpu)
+            current = self._open = _Open(
+                beat,
+                before if before is not None else cpu,
+                before_threads if before_threads is not None else threads,
+            )
         current.samples += 1
         place = sample()
         if place in current.places or len(current.places) < MAX_SIGNATURES:
@@ -202,22 +241,35 @@ class StallTracker:
             current.places["other places"] += 1
         if not current.hang_reported and now - beat >= self.hang_s:
             current.hang_reported = True
-            return self._stall(current, now - beat, cpu, ongoing=True)  # never rate-limited
+            return self._stall(current, now - beat, cpu, threads, ongoing=True)  # not limited
         return None
 
     def _maybe_log(
-        self, now: float, current: _Open, seconds: float, cpu: float | None, ongoing: bool
+        self,
+        now: float,
+        current: _Open,
+        seconds: float,
+        cpu: float | None,
+        threads: Mapping[str, float] | None,
+        ongoing: bool,
     ) -> Stall | None:
         self._logged_at = [t for t in self._logged_at if now - t < self.window_s]
         if len(self._logged_at) >= self.burst:
             self.not_logged += 1
             return None
         self._logged_at.append(now)
-        stall = self._stall(current, seconds, cpu, ongoing)
+        stall = self._stall(current, seconds, cpu, threads, ongoing)
         self.not_logged = 0
         return stall
 
-    def _stall(self, current: _Open, seconds: float, cpu: float | None, ongoing: bool) -> Stall:
+    def _stall(
+        self,
+        current: _Open,
+        seconds: float,
+        cpu: float | None,
+        threads: Mapping[str, float] | None,
+        ongoing: bool,
+    ) -> Stall:
         if current.places:
             where, seen = current.places.most_common(1)[0]
         else:
@@ -226,7 +278,12 @@ class StallTracker:
         if cpu is not None and current.cpu is not None:
             # from the look before the stall to now (each end at most one check off)
             used = max(0.0, cpu - current.cpu)
-        return Stall(seconds, where, seen, current.samples, ongoing, self.not_logged, used)
+        others: tuple[tuple[str, float], ...] = ()
+        if threads is not None and current.threads is not None:
+            ran = {n: t - current.threads.get(n, 0.0) for n, t in threads.items()}
+            top = sorted(ran.items(), key=lambda item: -item[1])[:TOP_THREADS]
+            others = tuple((n, t) for n, t in top if t >= MIN_THREAD_CPU)
+        return Stall(seconds, where, seen, current.samples, ongoing, self.not_logged, used, others)
 
 
 class LoopStallReporter:
@@ -264,10 +321,7 @@ class LoopStallReporter:
             return
         self._loop = asyncio.get_running_loop()
         self._loop_thread = threading.get_ident()
-        try:
-            self._cpu_clock = time.pthread_getcpuclockid(self._loop_thread)
-        except (AttributeError, OSError):  # not on this platform: lines without CPU time
-            self._cpu_clock = None
+        self._cpu_clock = thread_cpu_clock(threading.get_native_id())
         self._stop.clear()
         self._tick()
         self._thread = threading.Thread(target=self._watch, name="loop-stalls", daemon=True)
@@ -299,14 +353,54 @@ class LoopStallReporter:
         except OSError:  # the thread has gone
             return None
 
+    def _threads(self) -> dict[str, float] | None:
+        """CPU time of the other Python threads, summed by name (aiortc names all its decoders
+        ``video-decoder``); only they can hold the GIL the loop thread waits for."""
+        if self._cpu_clock is None:
+            return None
+        out: dict[str, float] = {}
+        me = threading.get_ident()
+        for thread in threading.enumerate():
+            tid = thread.native_id
+            if tid is None or thread.ident in (me, self._loop_thread):
+                continue
+            clock = thread_cpu_clock(tid)
+            if clock is None:
+                continue
+            try:
+                used = time.clock_gettime(clock)
+            except OSError:  # it ended meanwhile
+                continue
+            name = thread_kind(thread.name)
+            out[name] = out.get(name, 0.0) + used
+        return out
+
     def _watch(self) -> None:
         while not self._stop.wait(self.check_s):
             try:
                 stall = self.tracker.observe(
-                    time.monotonic(), self._beat, self._sample, self._cpu()
+                    time.monotonic(), self._beat, self._sample, self._cpu(), self._threads()
                 )
             except Exception:  # never let the watcher die silently, never take the loop down
                 self._log.exception("loop stall reporter failed; no longer watching")
                 return
             if stall is not None:
                 self._log.warning("%s", stall.line())
+
+
+def freeze_startup_heap() -> int:
+    """Collect once, then move every object alive into the collector's permanent generation.
+
+    Called by the entry point after imports and set-up, before the first call. A full (gen 2)
+    collection walks every tracked object; ~100,000 of the kiosk's ~115,000 are modules,
+    classes and functions from start that live as long as the process. A rejoin allocates
+    enough (new peer connections: aiortc's rate counters alone are 1,000 objects per stream)
+    to trigger a full collection, which blocked the loop 1.0-1.3 s on a loaded 2-core machine
+    (docs/reliability.md). Frozen objects are not scanned again; the rest still are. Returns
+    how many objects were frozen.
+    """
+    gc.collect()
+    gc.freeze()
+    frozen = gc.get_freeze_count()
+    log.debug("garbage collector: %d objects from start frozen", frozen)
+    return frozen

@@ -4,12 +4,23 @@ callback sleeping on the loop thread is named in the one line logged for it."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
+import sys
+import threading
 import time
 
 import pytest
 
-from kiosk.app.stalls import LoopStallReporter, StallTracker, pick_frames, short_path
+from kiosk.app.stalls import (
+    LoopStallReporter,
+    StallTracker,
+    freeze_startup_heap,
+    pick_frames,
+    short_path,
+    thread_cpu_clock,
+    thread_kind,
+)
 from kiosk.testing.waits import wait_until
 
 SITE = "/usr/lib/python3/dist-packages"
@@ -89,6 +100,41 @@ def test_the_line_says_how_much_of_the_stall_the_loop_thread_computed() -> None:
     )
 
 
+def test_the_line_names_the_other_threads_that_ran_meanwhile() -> None:
+    tracker = StallTracker(1.0, beat_s=0.1)
+    start = {"video-decoder": 5.0, "asyncio": 1.0, "mixer": 2.0}
+    tracker.observe(0.3, 0.2, lambda: "x", cpu=1.0, threads=start)
+    tracker.observe(1.5, 0.2, lambda: "wait", cpu=1.0, threads=start)
+    after = {"video-decoder": 5.9, "asyncio": 1.3, "mixer": 2.01, "new": 0.2}
+    stall = tracker.observe(2.3, 2.2, lambda: "x", cpu=1.0, threads=after)
+    assert stall is not None
+    assert [name for name, _ in stall.others] == ["video-decoder", "asyncio", "new"]
+    assert stall.line() == (
+        "event loop blocked for 1.9 s, loop thread on CPU 0.0 s, other threads video-decoder"
+        " 0.9 s, asyncio 0.3 s, new 0.2 s (1 of 1 samples): wait"
+    )
+
+
+def test_thread_names_lose_their_numbers() -> None:
+    assert thread_kind("Thread-3 (decoder_worker)") == "decoder_worker"
+    assert thread_kind("ThreadPoolExecutor-0_2") == "ThreadPoolExecutor-0"
+    assert thread_kind("asyncio_11") == "asyncio"
+    assert thread_kind("video-decoder") == "video-decoder"
+    assert thread_kind("loop_stalls") == "loop_stalls"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux thread CPU clocks")
+def test_a_thread_cpu_clock_reads_this_thread_and_refuses_an_unknown_one() -> None:
+    clock = thread_cpu_clock(threading.get_native_id())
+    assert clock is not None
+    spent = time.clock_gettime(clock)
+    assert abs(spent - time.thread_time()) < 0.05
+    gone = thread_cpu_clock(2**22 + 12345)  # above pid_max's default: no such thread
+    assert gone is not None
+    with pytest.raises(OSError):
+        time.clock_gettime(gone)
+
+
 def test_a_gap_shorter_than_the_threshold_is_not_counted() -> None:
     tracker = StallTracker(1.0, beat_s=0.1)
     assert tracker.observe(1.3, 0.0, lambda: "x") is None  # looks blocked: sampled
@@ -131,6 +177,20 @@ def test_distinct_places_are_bounded() -> None:
     stall = tracker.observe(30.0, 29.9, lambda: "x")
     assert stall is not None and stall.samples == 100
     assert stall.where == "other places" and stall.seen == 92
+
+
+def test_objects_from_start_leave_the_full_collections() -> None:
+    kept = [[i] for i in range(5000)]  # alive at start: modules, classes, caches …
+    try:
+        frozen = freeze_startup_heap()
+        assert frozen == gc.get_freeze_count() >= len(kept)
+        fresh = [[i] for i in range(100)]  # made later (a call): still collected
+        scanned = gc.get_objects()  # what a full collection walks from now on
+        assert len(scanned) < frozen
+        assert any(o is fresh[0] for o in scanned)
+        assert not any(o is kept[0] for o in scanned)
+    finally:
+        gc.unfreeze()  # this test process goes on creating and dropping kiosks
 
 
 def _block_the_loop(seconds: float) -> None:
