@@ -20,6 +20,16 @@ def start(log_level: str, logger: str = "reliability") -> None:
     logging.basicConfig(level=log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger(logger).setLevel(logging.INFO)
     install_patches()
+    freeze_heap()
+
+
+def freeze_heap() -> None:
+    """As ``kiosk run`` does after its set-up: what lives as long as the process (modules,
+    classes) leaves the garbage collector's full collections (:mod:`kiosk.app.stalls`)."""
+    import kiosk.app.kiosk  # noqa: F401  (the kiosk's modules, imported as kiosk run has them)
+    from kiosk.app.stalls import freeze_startup_heap
+
+    freeze_startup_heap()
 
 
 def install_patches() -> None:

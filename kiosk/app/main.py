@@ -6,6 +6,7 @@ import argparse
 
 from kiosk import eventloop
 from kiosk.app.kiosk import Kiosk
+from kiosk.app.stalls import freeze_startup_heap
 from kiosk.config import load_config
 from kiosk.logsetup import setup_logging
 from kiosk.media import patches
@@ -27,4 +28,6 @@ def main_from_args(args: argparse.Namespace) -> int:
     kiosk = Kiosk(config)
     # ICE seam, and video frames released on the RTP marker bit (−33 ms latency)
     patches.install(kiosk.ice)
+    # Full collections then skip what lives as long as the process (they blocked rejoins).
+    freeze_startup_heap()
     return eventloop.run(kiosk.run(duration=args.duration))
