@@ -2,6 +2,9 @@
 
     .venv/bin/python bench/render.py            # N = 1, 2, 4, 8, 16 (< 10 min), writes docs
     .venv/bin/python bench/render.py --quick    # N = 1, 2, short windows (~1 min), docs untouched
+    # rooms larger than the screen: loop-thread ms per frame, a fake call, before/after side by
+    # side (the kiosk package of REV vs this tree), section "Rooms larger than the screen":
+    .venv/bin/python bench/render.py --participants 8,100,1000 --baseline REV
 
 For every N these processes run on loopback only (each measured on its own):
 
@@ -39,13 +42,16 @@ import os
 import platform
 import random
 import signal
+import statistics
+import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any, cast
 
 import psutil
 from _common import (
@@ -959,6 +965,190 @@ async def orchestrate(opts: argparse.Namespace) -> int:
 
 
 # =================================================================================================
+# --participants: the loop thread's cost of a frame in a room larger than the screen (issue 12)
+# =================================================================================================
+
+TILES_SECTION = "## Rooms larger than the screen (bench/render.py --participants)"
+
+
+class _CountingSource:
+    """A FrameSource over shared decoded frames: a new frame every ``bump`` (no pixels copied)."""
+
+    def __init__(self, frames: list[Any]) -> None:
+        self.frames = frames
+        self.frame_count = 1
+
+    def latest(self) -> Any:
+        return self.frames[self.frame_count % len(self.frames)]
+
+
+def tiles_role(args: argparse.Namespace) -> int:
+    """``--role tiles``: in this process (the ``kiosk`` package on PYTHONPATH is the code under
+    test), a real Kiosk with a fake call of N remote participants draws on a 1920x1080 surface;
+    per frame, the loop thread's CPU (``time.thread_time``) for what the render loop does each
+    iteration: ``Kiosk.room_view()`` (the builder), ``Renderer.draw`` and
+    ``Renderer.tiled_ids`` (the video plan's question in ``Kiosk._on_frame``). Two cases: no
+    new frame (the 60 Hz tick between frames: pure overhead) and a new frame on every source."""
+    os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+    import av
+    import numpy as np
+    import pygame
+
+    from kiosk.app import machine as m
+    from kiosk.app.kiosk import Kiosk
+    from kiosk.openvidu.events import StreamInfo
+    from kiosk.openvidu.session_model import Participant, SessionModel
+    from kiosk.screen.renderer import Renderer
+    from kiosk.testing.configs import loopback_kiosk_config
+
+    rng = np.random.default_rng(1)
+    frames = [
+        av.VideoFrame.from_ndarray(rng.integers(0, 255, (240, 320, 3), dtype=np.uint8),
+                                   format="rgb24").reformat(format="yuv420p")
+        for _ in range(3)
+    ]
+
+    class Media:
+        def __init__(self) -> None:
+            self.frames: dict[str, _CountingSource] = {}
+            self.local_frame: Any = None
+
+        def levels(self) -> dict[str, float]:
+            return {}
+
+    def measure(n: int) -> dict[str, Any]:
+        now = [100.0]
+        config = loopback_kiosk_config("http://127.0.0.1:9", display={"layout": "speaker"})
+        kiosk = Kiosk(config, clock=lambda: now[0])
+        model = SessionModel()
+        media = Media()
+        for i in range(n):
+            cid = f"con_{i}"
+            stream = StreamInfo(f"str_{i}", i, True, True, True, True, "CAMERA", 30.0, (320, 240))
+            model.participants[cid] = Participant(cid, f"Person {i}", "", i, stream)
+            media.frames[cid] = _CountingSource(frames)
+        kiosk.client = cast(Any, SimpleNamespace(connection_id="me", model=model))
+        kiosk.media = cast(Any, media)
+        renderer = Renderer(pygame.Surface(SCREEN))
+        kiosk.renderer = renderer
+        for event in (m.Start(), m.TokenObtained(), m.Joined()):
+            kiosk.machine.handle(event, now[0])
+
+        def frame(bump: bool) -> tuple[float, int]:
+            now[0] += 1 / 60
+            if bump:
+                for source in media.frames.values():
+                    source.frame_count += 1
+            t0 = time.thread_time()
+            view = kiosk.room_view()
+            renderer.draw(view, now[0])
+            renderer.tiled_ids(view)
+            return (time.thread_time() - t0) * 1000, len(view.tiles)
+
+        for _ in range(20):
+            frame(True)  # warm-up: layout, texts, converters
+        row: dict[str, Any] = {"participants": n}
+        for case, bump in (("idle", False), ("frames", True)):
+            # A new frame on all 1,000 sources costs the bump loop; it is outside the timing.
+            ms = sorted(frame(bump)[0] for _ in range(args.frames))
+            row[case + "_median_ms"] = statistics.median(ms)
+            row[case + "_mean_ms"] = statistics.fmean(ms)
+        row["tiles"] = frame(False)[1]
+        row["rss_mib"] = psutil.Process().memory_info().rss / 2**20
+        return row
+
+    pygame.font.init()
+    out = [measure(int(c)) for c in args.participants.split(",")]
+    print("TILES " + json.dumps(out), flush=True)
+    return 0
+
+
+def _export(rev: str, into: Path) -> Path:
+    """The ``kiosk`` package of ``rev`` (git archive) under ``into``."""
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev, "kiosk"],
+                             check=True, capture_output=True, timeout=60).stdout
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True, timeout=60)
+    return into
+
+
+def _tiles_run(code: Path, opts: argparse.Namespace) -> list[dict[str, Any]]:
+    env = {**os.environ, "PYTHONPATH": str(code), "SDL_VIDEODRIVER": "dummy",
+           "SDL_AUDIODRIVER": "dummy", "PYGAME_HIDE_SUPPORT_PROMPT": "1"}
+    done = subprocess.run(
+        [sys.executable, str(SCRIPT), "--role", "tiles", "--participants", opts.participants,
+         "--frames", str(opts.frames)],
+        env=env, capture_output=True, text=True, timeout=opts.max_seconds, check=False)
+    for line in done.stdout.splitlines():
+        if line.startswith("TILES "):
+            rows: list[dict[str, Any]] = json.loads(line[6:])
+            return rows
+    raise RuntimeError(f"tiles run failed ({done.returncode}): {done.stderr[-2000:]}")
+
+
+def tiles_compare(opts: argparse.Namespace) -> int:
+    """Before (``--baseline REV``) and after (this tree), interleaved ``--rounds`` times; the
+    median over rounds of each run's median frame."""
+    started = time.time()
+    variants: list[tuple[str, Path]] = []
+    with tempfile.TemporaryDirectory(prefix="bench-tiles-") as tmp:
+        if opts.baseline:
+            variants.append((f"before ({opts.baseline})", _export(opts.baseline, Path(tmp))))
+        variants.append(("after (this tree)", ROOT))
+        runs: dict[str, list[list[dict[str, Any]]]] = {name: [] for name, _ in variants}
+        for r in range(opts.rounds):
+            for name, code in variants:
+                print(f"round {r + 1}/{opts.rounds}: {name} …", flush=True)
+                runs[name].append(_tiles_run(code, opts))
+    load = os.getloadavg()
+    counts = [int(c) for c in opts.participants.split(",")]
+    headers = ["participants"]
+    for name, _ in variants:
+        headers += [f"{name}: ms/frame idle", "new frames", "tiles/view", "RSS MiB"]
+    if len(variants) == 2:
+        headers += ["after/before idle", "after/before new frames"]
+    rows: list[list[str]] = []
+    for i, n in enumerate(counts):
+        row = [str(n)]
+        med: dict[str, tuple[float, float]] = {}
+        for name, _ in variants:
+            idle = statistics.median(run[i]["idle_median_ms"] for run in runs[name])
+            new = statistics.median(run[i]["frames_median_ms"] for run in runs[name])
+            med[name] = (idle, new)
+            rss = max(run[i]["rss_mib"] for run in runs[name])
+            row += [f"{idle:.2f}", f"{new:.2f}", str(runs[name][0][i]["tiles"]), f"{rss:.0f}"]
+        if len(variants) == 2:
+            (b_idle, b_new), (a_idle, a_new) = med[variants[0][0]], med[variants[1][0]]
+            row += [f"{a_idle / b_idle:.2f}", f"{a_new / b_new:.2f}"]
+        rows.append(row)
+    table = markdown_table(headers, rows)
+    print()
+    print(table)
+    print(f"load average during the run: {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}")
+    if opts.docs:
+        cmd = "bench/render.py " + " ".join(opts.argv)
+        body = (
+            f"Last run: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(started))} on "
+            f"{machine_line()}; `{cmd}` ({time.time() - started:.0f} s), load average "
+            f"{load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} (1/5/15 min) at the end.\n\n"
+            "The loop thread's CPU (`time.thread_time`) per frame for what the render loop does "
+            "each iteration — `Kiosk.room_view()`, `Renderer.draw`, `Renderer.tiled_ids` — with N "
+            "announced remote participants (a fake call; every one with a 320x240 video source) "
+            f"on a {SCREEN[0]}x{SCREEN[1]} surface (SDL dummy driver), median over "
+            f"{opts.frames} frames, median of {opts.rounds} interleaved runs. *idle*: no new "
+            "frame (the tick between frames); *new frames*: every source has a new one (the "
+            "shown tiles convert and scale theirs). *tiles/view*: TileInfo objects in the view "
+            "each frame. Before and after run the same script against the `kiosk` package of "
+            "each tree, alternately, so they share the machine's load; read the ratios, not "
+            "the absolute numbers.\n\n" + table
+        )
+        doc = ROOT / "docs" / "benchmarks.md"
+        text = doc.read_text(encoding="utf-8") if doc.exists() else ""
+        kept = subsection(subsection(text, TILES_SECTION), ANALYSIS)
+        write_section(doc, TILES_SECTION, body + ("\n" + kept if kept else ""))
+        print("wrote docs/benchmarks.md")
+    return 0
+
+# =================================================================================================
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
@@ -985,8 +1175,15 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     ap.add_argument("--logdir", help="keep the children's logs here")
     ap.add_argument("--time-budget", type=float, default=480.0,
                     help="skip light runs once this many seconds have passed")
+    ap.add_argument("--participants",
+                    help="instead: per-frame loop-thread cost for rooms of these sizes, e.g. "
+                    "8,100,1000 (a fake call in this process; no bots)")
+    ap.add_argument("--baseline", help="with --participants: also measure the kiosk package "
+                    "of this git revision, side by side")
+    ap.add_argument("--frames", type=int, default=300, help="with --participants: per case")
+    ap.add_argument("--rounds", type=int, default=3, help="with --participants: runs per tree")
     # internal: the child processes
-    ap.add_argument("--role", choices=["orchestrate", "server", "bots", "kiosk", "decode"],
+    ap.add_argument("--role", choices=["orchestrate", "server", "bots", "kiosk", "decode", "tiles"],
                     default="orchestrate", help=argparse.SUPPRESS)
     ap.add_argument("--count", type=int, default=1, help=argparse.SUPPRESS)
     ap.add_argument("--server", help=argparse.SUPPRESS)
@@ -1016,6 +1213,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(kiosk_role(opts))
     if opts.role == "decode":
         return decode_role(opts)
+    if opts.role == "tiles":
+        return tiles_role(opts)
+    if opts.participants:
+        return tiles_compare(opts)
     return asyncio.run(orchestrate(opts))
 
 

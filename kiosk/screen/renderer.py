@@ -136,6 +136,7 @@ class Renderer:
         self._gallery: GalleryLayout | None = None
         self._tiled_key: tuple[Any, ...] | None = None
         self._tiled: tuple[str, ...] = ()
+        self._max_tiled: dict[tuple[Any, ...], int] = {}
 
     # --- public --------------------------------------------------------------------------
 
@@ -155,7 +156,13 @@ class Renderer:
         ``tiles`` for this screen (:func:`kiosk.screen.layout.max_tiled`); the rest can go to
         ``RoomView.more`` as a count."""
         w, h, top = self._top(call_info)
-        return max_tiled(w, h, layout=layout, strip=self.strip, top=top)
+        key = (w, h, layout, self.strip, top)
+        found = self._max_tiled.get(key)
+        if found is None:
+            if len(self._max_tiled) > 8:
+                self._max_tiled.clear()
+            found = self._max_tiled[key] = max_tiled(w, h, layout=layout, strip=self.strip, top=top)
+        return found
 
     def tiled_ids(self, view: RoomView) -> tuple[str, ...]:
         """The ids of ``view.tiles`` that get a picture on this screen (main view first), from
