@@ -254,6 +254,8 @@ class SlotFrames:
 
     @property
     def frame_count(self) -> int:
+        if self.slot.closed:  # unlinked: the count stays where it was (it never goes back)
+            return self._seen
         count = self.slot.reader.frames()
         if count != self._seen:
             self._seen = count

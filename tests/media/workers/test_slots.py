@@ -119,6 +119,19 @@ def test_stall_is_counted_from_the_last_frame() -> None:
         now[0] = 106.0
         writer.write(_frame(64, 64, 1), 1)
         assert not frames.stalled(107.0, 5)
+        assert frames.latest() is not None
+    finally:
+        writer.close()
+        slot.close()
+    # a view drawn after the subscription closed still has its last frame and count
+    assert frames.frame_count == 1 and frames.latest() is not None
+
+
+def test_nothing_is_left_in_dev_shm_after_close() -> None:
+    slot = VideoSlot(64, 64)
+    writer = SlotWriter.attach(slot.name)
+    try:
+        assert Path("/dev/shm", slot.name).exists()
     finally:
         writer.close()
         slot.close()
