@@ -3,6 +3,7 @@
     sudo .venv/bin/python bench/pi_budget.py [--profiles pi4,pi5] [--counts 1,2,4,6,8,12,16]
                                              [--seconds 8] [--warmup 4] [--json out.json]
                                              [--factor pi4=0.25 --factor pi5=0.5]
+                                             [--workers 0,3]
 
 Only the kiosk process is capped; the dev server and the K bots run in their own processes,
 unlimited (they stand for the OpenVidu server and the other participants, which are not on the
@@ -18,11 +19,16 @@ later (aiortc's decoder threads start with each stream) are moved every 0.2 s. T
 ``cpu.shares`` is large so that it gets its quota on a busy machine. Needs the cgroup
 v1 ``cpu`` controller mounted at /sys/fs/cgroup/cpu and root.
 
+``--workers 0,3`` runs each profile once per ``media.workers`` value, side by side. The media
+worker processes are children of the kiosk: they share its group (the Pi's four cores) and each
+of their threads gets its own one-core group like the kiosk's threads (so a worker's loop, like
+the kiosk's, has at most one Pi core).
+
 Per K and profile: received fps per stream (frames decoded), drawn fps per stream on screen
 (tile redraws with a new frame), glass-to-glass latency (the test pattern's time stamp read off
 the screen), the loop thread's CPU use against its one-core quota (headroom = the part of its
-quota it left unused) and how often it was throttled, and the process's CPU in Pi cores.
-``media.workers`` does not exist yet, so every row is the one-process kiosk (workers: 0).
+quota it left unused) and how often it was throttled, and the CPU of the kiosk and its workers
+in Pi cores.
 """
 
 from __future__ import annotations
@@ -85,10 +91,20 @@ class CpuBudget:
         if self.factor > 0:
             self.place_threads()
 
+    def _tids(self) -> list[int]:
+        """Every thread of the kiosk and of its child processes (media workers)."""
+        pids = [self.pid]
+        with contextlib.suppress(psutil.Error):
+            pids += [p.pid for p in psutil.Process(self.pid).children(recursive=True)]
+        tids: list[int] = []
+        for pid in pids:
+            with contextlib.suppress(FileNotFoundError, ProcessLookupError):
+                tids += [int(name) for name in os.listdir(f"/proc/{pid}/task")]
+        return tids
+
     def place_threads(self) -> None:
         with contextlib.suppress(FileNotFoundError):
-            for name in os.listdir(f"/proc/{self.pid}/task"):
-                tid = int(name)
+            for tid in self._tids():
                 if tid in self.threads:
                     continue
                 group = self.root / f"t{tid}"
@@ -143,9 +159,10 @@ def thread_cpu(pid: int, tid: int) -> float:
 class BudgetKiosk(KioskReceiver):
     """vs_chromium's kiosk child, placed in a :class:`CpuBudget` right after it starts."""
 
-    def __init__(self, server: str, session: str, factor: float) -> None:
-        super().__init__(server, session, marker=True)
+    def __init__(self, server: str, session: str, factor: float, workers: int = 0) -> None:
+        super().__init__(server, session, marker=True, workers=workers)
         self.factor = factor
+        self.workers = workers
         self.budget: CpuBudget | None = None
         self._mover: asyncio.Task[None] | None = None
         self._t0 = 0.0
@@ -190,6 +207,7 @@ class BudgetKiosk(KioskReceiver):
             loop_throttled=(n1 - n0) / (p1 - p0) if p1 > p0 else 0.0,
             loop_throttled_s=s1 - s0,
             pi_cores=out["cpu_pct"] / 100.0 / quota,
+            workers=self.workers,
             threads=len(self.budget.threads) if self.budget is not None else 0,
         )
         return out
@@ -222,13 +240,15 @@ async def run_k(
         stage(f"{k} bots joining")
         await bots.read(120)
         load = TreeUsage([server.pid, bots.pid])
-        for name, factor in profiles.items():
-            stage(f"kiosk ({name}) joining")
-            kiosk = BudgetKiosk(url, session, factor)
+        for name, factor, workers in [
+            (n, f, w) for n, f in profiles.items() for w in args.worker_counts
+        ]:
+            stage(f"kiosk ({name}, workers {workers}) joining")
+            kiosk = BudgetKiosk(url, session, factor, workers)
             try:
                 await kiosk.join()
                 await asyncio.sleep(args.warmup)
-                stage(f"kiosk ({name}) measuring")
+                stage(f"kiosk ({name}, workers {workers}) measuring")
                 await kiosk.begin()
                 load.begin()
                 psutil.cpu_percent(None)
@@ -263,16 +283,17 @@ def _rates(values: dict[str, float]) -> tuple[float, float, int]:
 
 def table(points: Sequence[dict[str, Any]]) -> str:
     rows = [
-        "| profile | K | received fps min/mean (≥29) | drawn fps min/mean (≥29 of shown) |"
+        "| profile | K | workers | received fps min/mean (≥29) |"
+        " drawn fps min/mean (≥29 of shown) |"
         " latency med / p95 ms | loop thread: share of its core / throttled periods |"
         " kiosk CPU, Pi cores (of 4) | machine CPU % (load) | server+bots % |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for p in points:
         rmin, rmean, rok = _rates(p["received_fps"])
         dmin, dmean, dok = _rates(p["displayed_fps"])
         rows.append(
-            f"| {p['profile']} ({p['factor'] or 'no quota'}) | {p['k']}"
+            f"| {p['profile']} ({p['factor'] or 'no quota'}) | {p['k']} | {p.get('workers', 0)}"
             f" | {fmt(rmin)}/{fmt(rmean)} ({rok}/{len(p['received_fps'])})"
             f" | {fmt(dmin)}/{fmt(dmean)} ({dok}/{len(p['displayed_fps'])})"
             f" | {fmt(p['lat_median'], 0)} / {fmt(p['lat_p95'], 0)}"
@@ -317,7 +338,7 @@ async def orchestrate(args: argparse.Namespace) -> int:
             print(f"bench: K={k} failed at {STAGE[0]}: {type(exc).__name__}: {exc}", flush=True)
         except asyncio.CancelledError:
             break
-    points.sort(key=lambda p: (p["profile"], p["k"]))
+    points.sort(key=lambda p: (p["profile"], p["k"], p.get("workers", 0)))
     print(f"\n{table(points)}\n\nbench took {time.monotonic() - started:.0f} s")
     if args.json:
         write_json(args.json, points)
@@ -338,7 +359,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--factor", action="append", default=[], help="NAME=F: a Pi core is F of one core here"
     )
     parser.add_argument("--json", help="write the raw results here")
-    return asyncio.run(orchestrate(parser.parse_args(argv)))
+    parser.add_argument(
+        "--workers", default="0", help="media.workers values to compare, e.g. 0,3 (default 0)"
+    )
+    args = parser.parse_args(argv)
+    args.worker_counts = [int(x) for x in args.workers.split(",")]
+    return asyncio.run(orchestrate(args))
 
 
 if __name__ == "__main__":

@@ -318,7 +318,12 @@ async def role_kiosk(args: argparse.Namespace) -> None:
         session={"id": args.session},
         display={"size": args.kiosk_size or f"{VIEWPORT[0]}x{VIEWPORT[1]}"},
         # the speaker keeps its default device (as this bench always had): playback is measured
-        media={"camera": {"device": "none"}, "microphone": {"device": "none"}, "speaker": {}},
+        media={
+            "camera": {"device": "none"},
+            "microphone": {"device": "none"},
+            "speaker": {},
+            "workers": args.workers,  # media worker processes (0: all in the kiosk process)
+        },
     )
     slots: dict[str, _SlotStats] = {}
     state = {"measuring": False, "reads": 0, "failed": 0}
@@ -756,11 +761,18 @@ class KioskReceiver:
     name = "kiosk"
 
     def __init__(
-        self, server: str, session: str, marker: bool, size: str | None = None, promotions: int = 0
+        self,
+        server: str,
+        session: str,
+        marker: bool,
+        size: str | None = None,
+        promotions: int = 0,
+        workers: int = 0,
     ) -> None:
         self.child = Child(
             "kiosk", "--server", server, "--session", session, *(["--marker"] * marker),
             *(["--kiosk-size", size] if size else []),
+            *(["--workers", str(workers)] if workers else []),
         )  # fmt: skip
         self.promotions = promotions
         self.window: TreeUsage | None = None
@@ -1050,6 +1062,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--marker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--light", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--kiosk-size", help="the kiosk's screen WxH (default 1280x720)")
+    parser.add_argument("--workers", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument(
         "--promotions", type=int, default=0, help="after the window: time N promotions"
     )
