@@ -1,6 +1,7 @@
 """Media workers and the video plan: a participant without a tile is subscribed audio-only in a
 worker; giving them a tile switches the subscription (``reconnectStream``) to a new worker
-subscription whose video reaches the screen's frame source, and their audio keeps playing."""
+subscription whose video reaches the screen's frame source, and their audio keeps playing.
+The server-offer flow (mediasoup) works through the workers too."""
 
 from __future__ import annotations
 
@@ -105,6 +106,63 @@ async def test_a_promotion_switches_a_worker_subscription_to_video_and_keeps_the
                 lambda: frame_loop_step() and mixer.levels().get(bob, -1e9) > HEARD_DBFS,
                 20,
                 "Bob heard from the new subscription",
+            )
+        finally:
+            pumping.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await pumping
+            await media.close()
+            await mixer.close()
+            await client.leave()
+            await pool.close()
+
+
+async def test_the_server_offer_flow_works_through_the_workers() -> None:
+    options = {"media_server": "mediasoup"}
+    async with loopback_room(2, width=160, height=120, fps=10, server_options=options) as room:
+        pool = WorkerPool(WorkerSettings(count=1, max_width=320, max_height=240))
+        await pool.start()
+        tokens = RestTokenProvider(room.url, SECRET, SESSION, ssl_context=None, timeout=5.0)
+        client = OpenViduClient("Offered", ssl_context=None)
+        join = await client.join(await tokens.get_token())
+        assert join.media_server == "mediasoup"
+        mixer = AudioMixer()
+        media = MediaSession(
+            client.rpc,
+            join.connection_id,
+            join.media_server,
+            None,
+            IceSettings.loopback(),
+            mixer=mixer,
+            stream_of=client.model.stream_of,
+            workers=pool,
+        )
+
+        async def pump() -> None:
+            while True:
+                item = await client.events.get()
+                if isinstance(item, _EVENTS):
+                    media.handle(item)
+
+        pumping = asyncio.create_task(pump())
+        try:
+            for p in list(client.model.participants.values()):
+                if p.stream is not None:
+                    media.handle(ParticipantPublished(p.connection_id, p.stream))
+
+            def both_up() -> bool:
+                subs = [s for s in media.subscribers.values() if isinstance(s, RemoteSubscriber)]
+                return len(subs) == 2 and all(
+                    (f := media.frames.get(s.publisher_connection_id)) is not None
+                    and f.frame_count > 5
+                    for s in subs
+                )
+
+            await wait_until(both_up, 60, "both bots' video through the worker (server offer)")
+            await wait_until(
+                lambda: all(mixer.levels().get(c, -1e9) > HEARD_DBFS for c in media.subscribers),
+                20,
+                "both bots heard",
             )
         finally:
             pumping.cancel()
