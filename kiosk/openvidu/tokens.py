@@ -7,6 +7,7 @@ contains the secret or a token.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import ssl
@@ -29,6 +30,14 @@ from kiosk.net import is_cert_error, is_loopback_host
 from kiosk.openvidu.tls import TLS_HINT
 from kiosk.openvidu.urls import parse_token
 from kiosk.redact import redact, register_secret
+
+# httpx imports its HTTP/1.1 and async back ends (h11, anyio: ~70 modules) at the first request,
+# on the event loop: the kiosk's first token waited 0.5-0.9 s for them on a loaded machine (the
+# stall reporter, kiosk/app/stalls.py). They are imported with this module instead, at start.
+with contextlib.suppress(ImportError):  # another httpx back end: then it imports its own
+    import anyio._backends._asyncio  # noqa: F401
+    import h11  # noqa: F401
+    import httpcore._backends.anyio  # noqa: F401
 
 __all__ = [
     "AppServerTokenProvider",

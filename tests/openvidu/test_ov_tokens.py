@@ -6,6 +6,8 @@ import json
 import logging
 import socket
 import ssl
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -388,3 +390,37 @@ def test_secret_is_not_sent_in_clear_text_to_another_machine() -> None:
         RestTokenProvider(url, SECRET, "KioskRoom", allow_http_secret=True)  # the admin's choice
     for url in ("http://127.0.0.1:4443", "http://localhost", "http://[::1]:1", "https://h.lan"):
         RestTokenProvider(url, SECRET, "KioskRoom")
+
+
+_FIRST_REQUEST = """
+import asyncio, ssl, sys
+import kiosk.openvidu.tokens
+import httpx
+
+async def main():
+    async def answer(reader, writer):
+        await reader.readuntil(b"\\r\\n\\r\\n")
+        writer.write(b"HTTP/1.1 200 OK\\r\\nContent-Length: 2\\r\\nConnection: close\\r\\n\\r\\n{}")
+        await writer.drain()
+        writer.close()
+    server = await asyncio.start_server(answer, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    async with httpx.AsyncClient(verify=ssl.create_default_context(), trust_env=False) as c:
+        before = set(sys.modules)
+        await asyncio.wait_for(c.post(f"http://127.0.0.1:{port}/t", json={}), 10)
+        print(sorted(set(sys.modules) - before))
+    server.close()
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.integration
+def test_the_first_token_request_imports_nothing_on_the_event_loop() -> None:
+    # httpx imported ~70 modules (h11, anyio) at the first request, on the loop: 0.5-0.9 s
+    # before the kiosk's first token on a loaded machine. A fresh interpreter, as at start.
+    done = subprocess.run(
+        [sys.executable, "-c", _FIRST_REQUEST], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "[]", done.stdout
