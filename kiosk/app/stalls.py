@@ -7,8 +7,12 @@ older than the threshold the loop is blocked, and the thread samples the loop th
 beats again the stall is over and ONE line is logged: how long it lasted and where it was, the
 innermost frame and the innermost frames in our own and the media libraries' code, e.g.::
 
-    event loop blocked for 4.2 s (4 of 4 samples): cryptography/.../rsa.py:12 generate_key
-    < aiortc/rtcdtlstransport.py:80 generate_certificate < kiosk/media/peer.py:51 __init__
+    event loop blocked for 0.6 s, loop thread on CPU 0.1 s (1 of 1 samples): ssl.py:597
+    load_default_certs < kiosk/openvidu/tls.py:22 make_ssl_context < kiosk/app/operations.py:75 join
+
+The loop thread's CPU time in the stall tells computing from waiting (0.0 s of 0.6 s: it was
+not scheduled, or waited for the GIL or a lock); the other Python threads that ran most
+meanwhile are named when they ran ≥ 0.05 s (only they can hold the GIL).
 
 A loop blocked longer than :data:`HANG_SECONDS` is reported once while it lasts (it may never
 beat again). Lines are rate-limited; the stall count and the longest stall are counters for
