@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Literal
 
 __all__ = ["MAX_WORKERS", "least_loaded", "resolve_count", "restart_delay"]
@@ -21,12 +21,25 @@ def resolve_count(setting: WorkersSetting, cpu_count: int | None) -> int:
     return max(0, min(MAX_WORKERS, int(setting)))
 
 
-def least_loaded(loads: Mapping[int, int]) -> int | None:
-    """The worker (index) with the fewest subscriptions; the lowest index on a tie; None if
-    there is no live worker."""
+def least_loaded(
+    loads: Mapping[int, int], *, ready: Collection[int] = (), restarting: Collection[int] = ()
+) -> int | None:
+    """The worker (index) with the fewest subscriptions; None if there is no live worker.
+
+    A worker restarting after a crash (still starting) counts one subscription more: a stream
+    failing over goes to a worker that is up rather than wait for the new one to start. On a
+    tie a ready worker goes first, then the lowest index. (Workers starting together at the
+    kiosk's start carry no such weight, so they share the first subscriptions evenly.)
+    """
     if not loads:
         return None
-    return min(loads, key=lambda index: (loads[index], index))
+
+    def key(index: int) -> tuple[int, int, int]:
+        starting = index not in ready
+        weight = 1 if starting and index in restarting else 0
+        return (loads[index] + weight, int(starting), index)
+
+    return min(loads, key=key)
 
 
 def restart_delay(crashes: int, *, initial: float = 0.5, cap: float = 30.0) -> float:

@@ -60,8 +60,11 @@ class WorkerSettings:
 class WorkerHandle:
     """One worker process as the pool sees it."""
 
-    def __init__(self, index: int, process: asyncio.subprocess.Process) -> None:
+    def __init__(
+        self, index: int, process: asyncio.subprocess.Process, *, restarted: bool = False
+    ) -> None:
         self.index = index
+        self.restarted = restarted  # started again after a crash
         self.process = process
         self.pid = process.pid
         self.writer: asyncio.StreamWriter | None = None
@@ -144,7 +147,7 @@ class WorkerPool:
             return
         finally:
             theirs.close()
-        handle = WorkerHandle(index, process)
+        handle = WorkerHandle(index, process, restarted=index in self.crashes)
         self.workers[index] = handle
         reader, writer = await asyncio.open_connection(sock=ours, limit=msg.MAX_FRAME + 16)
         handle.writer = writer
@@ -270,7 +273,9 @@ class WorkerPool:
         while True:
             if self._closed:
                 raise MediaError("the media workers are stopped")
-            index = assign.least_loaded(self.load())
+            ready = {i for i, w in self.workers.items() if w.ready.is_set()}
+            restarting = {i for i, w in self.workers.items() if w.restarted}
+            index = assign.least_loaded(self.load(), ready=ready, restarting=restarting)
             if index is not None:
                 handle = self.workers[index]
                 handle.subs[sub.sub_id] = sub

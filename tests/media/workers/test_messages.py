@@ -131,8 +131,22 @@ def test_workers_auto_leaves_one_core_to_the_main_process() -> None:
 
 def test_a_subscription_goes_to_the_least_loaded_worker() -> None:
     assert least_loaded({}) is None
-    assert least_loaded({0: 2, 1: 1, 2: 1}) == 1
+    assert least_loaded({0: 2, 1: 1, 2: 1}, ready={0, 1, 2}) == 1
     assert least_loaded({3: 0}) == 3
+    # at the kiosk's start nobody is ready yet: the first subscriptions are shared out
+    assert least_loaded({0: 1, 1: 0}) == 1
+    assert least_loaded({0: 1, 1: 0}, ready={0}) == 1
+    # on a tie the worker that is up goes first
+    assert least_loaded({0: 1, 1: 1}, ready={1}) == 1
+
+
+def test_a_stream_failing_over_goes_to_a_worker_that_is_up() -> None:
+    # worker 1 was killed and is starting again; worker 0 (up) already has one stream
+    assert least_loaded({0: 1, 1: 0}, ready={0}, restarting={1}) == 0
+    # once it is up it takes its share again
+    assert least_loaded({0: 2, 1: 0}, ready={0, 1}, restarting={1}) == 1
+    # a restarting worker with much less load still gets the stream
+    assert least_loaded({0: 3, 1: 0}, ready={0}, restarting={1}) == 1
 
 
 def test_a_crashing_worker_is_restarted_ever_later_up_to_a_cap() -> None:
