@@ -287,7 +287,9 @@ class Kiosk:
         self.display.open()
         self.display.set_screensaver_allowed(False)
         self.warn_weakened_security()
-        self.renderer = Renderer(self.display.surface, painter=self.display.painter)
+        self.renderer = Renderer(
+            self.display.surface, strip=self.config.display.strip, painter=self.display.painter
+        )
         self._start_audio()
         await self._start_workers()
         await self._check_audio_devices()

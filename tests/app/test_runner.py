@@ -61,7 +61,8 @@ def _active_names(server: DevServer) -> set[str]:
 
 
 async def test_boots_into_the_call_draws_every_participant_and_leaves_cleanly(room: Room) -> None:
-    kiosk = Kiosk(_config(room.server.url))
+    # display.strip is honoured (a 16:9 screen would put the strip at the bottom by itself)
+    kiosk = Kiosk(_config(room.server.url, display={"strip": "side"}))
     run = asyncio.create_task(kiosk.run())
     try:
         await wait_until(lambda: kiosk.machine.state == m.CallState.IN_CALL, 20, "in call")
@@ -82,6 +83,7 @@ async def test_boots_into_the_call_draws_every_participant_and_leaves_cleanly(ro
         image = pygame.surfarray.array3d(pygame.image.load(io.BytesIO(png))).swapaxes(0, 1)
         layout = kiosk.renderer.layout if kiosk.renderer else None
         assert layout is not None
+        assert layout.placement == "side"
         x, y, w, h = layout.main.x, layout.main.y, layout.main.w, layout.main.h
         main = image[y : y + h, x : x + w]
         cols = np.nonzero(main.max(axis=(0, 2)) > 40)[0]  # the video inside the letterbox
