@@ -323,8 +323,7 @@ class WorkerPool:
         for handle in handles:
             if handle.writer is not None:
                 handle.writer.close()  # EOF: the worker closes its PCs and exits
-        for handle in handles:
-            await self._stop(handle)
+        await asyncio.gather(*(self._stop(handle) for handle in handles))  # at once: bounded
         for handle in handles:
             for task in handle.tasks:
                 task.cancel()

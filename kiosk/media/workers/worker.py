@@ -86,11 +86,17 @@ class WorkerSubscription(PeerBase):
             RTCIceServer(urls=s.urls, username=s.username, credential=s.credential)
             for s in open_msg.ice_servers
         ]
-        super().__init__(_NoRpc(), open_msg.stream_id, ice=ice, ice_servers=servers)
+        # the slot first: if it cannot be attached no peer connection is left behind
+        self.slot = SlotWriter.attach(open_msg.slot) if open_msg.slot else None
+        try:
+            super().__init__(_NoRpc(), open_msg.stream_id, ice=ice, ice_servers=servers)
+        except BaseException:
+            if self.slot is not None:
+                self.slot.close()
+            raise
         self.sub = open_msg.sub
         self.open_msg = open_msg
         self.link = link
-        self.slot = SlotWriter.attach(open_msg.slot) if open_msg.slot else None
         self.audio_dropped = 0
         self.video_frames = 0
         self._drains: list[asyncio.Task[None]] = []

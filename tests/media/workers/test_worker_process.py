@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -14,7 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from kiosk.media.ice import IceSettings
 from kiosk.media.workers import messages as msg
+from kiosk.media.workers.pool import STOP_SECONDS, WorkerPool, WorkerSettings
 
 pytestmark = pytest.mark.integration
 
@@ -58,3 +61,23 @@ async def test_worker_serves_then_exits_when_its_parent_goes_away() -> None:
         if child.returncode is None:
             child.kill()
             await child.wait()
+
+
+async def test_closing_the_pool_ends_a_worker_that_does_not_answer() -> None:
+    pool = WorkerPool(WorkerSettings(count=1), ice=IceSettings.loopback())
+    await pool.start()
+    try:
+        (handle,) = pool.workers.values()
+        await asyncio.wait_for(handle.ready.wait(), 60)
+        os.kill(handle.pid, signal.SIGSTOP)  # hung: it neither reads its socket nor exits
+        slot = pool.new_slot()
+        start = time.monotonic()
+        await pool.close()
+        took = time.monotonic() - start
+    finally:
+        await pool.close()
+    # end of file, then SIGTERM, then SIGKILL: each step bounded (3 s)
+    assert handle.process.returncode == -signal.SIGKILL
+    assert took < 3 * STOP_SECONDS + 2
+    assert slot.closed and slot.name not in os.listdir("/dev/shm")
+    assert pool.pids() == []
