@@ -136,13 +136,19 @@ class MainViewPolicy:
     # --- internals -----------------------------------------------------------------------
 
     def _smooth(self, present: Sequence[str], levels: Mapping[str, float], dt: float) -> None:
-        """Exponential smoothing in the dB domain, time constant ``window_seconds``."""
+        """Exponential smoothing in the dB domain, time constant ``window_seconds``.
+
+        Only participants with a level or a smoothed value above silence are stored: the others
+        are silent by definition, so a room of 1,000 costs what its few audible people cost."""
         if self.window_seconds <= 0:
             alpha = 1.0
         else:
             alpha = 1.0 - math.exp(-dt / self.window_seconds) if dt > 0 else 0.0
+        here = set(present)
         smoothed: dict[str, float] = {}
-        for p in present:
+        for p in (*levels, *self._smoothed):
+            if p not in here or p in smoothed:
+                continue
             raw = levels.get(p, SILENCE_DB)
             level = raw if math.isfinite(raw) else SILENCE_DB
             level = max(SILENCE_DB, min(0.0, level))
@@ -150,7 +156,9 @@ class MainViewPolicy:
             if previous is None:
                 # A newcomer starts silent: a single loud sample must not win at once.
                 previous = SILENCE_DB if self.window_seconds > 0 else level
-            smoothed[p] = previous + alpha * (level - previous)
+            value = previous + alpha * (level - previous)
+            if p in levels or value > SILENCE_DB + 0.01:  # decayed to silence: forget
+                smoothed[p] = value
         self._smoothed = smoothed
 
     def _loudest(self, present: Sequence[str]) -> str | None:

@@ -232,3 +232,20 @@ def test_speaking_set_for_highlights() -> None:
     run(p, 0.0, 2.0, ["a", "b"], {"b": LOUD})
     assert p.speaking() == {"b"}
     assert p.smoothed_level("b") > p.smoothed_level("a")
+
+
+def test_a_room_of_a_thousand_keeps_state_only_for_those_heard() -> None:
+    """Per-frame smoothing costs what the audible people cost, not the size of the room; the
+    speaker still wins and falls silent again."""
+    p = MainViewPolicy(hold_seconds=0.5)
+    room = [f"con_{i}" for i in range(1000)]
+    for step in range(40):  # 2 s at 20 fps: con_700 speaks, two others murmur below threshold
+        p.update(step * 0.05, room, {"con_700": -20.0, "con_3": -75.0, "con_4": -80.0})
+    assert p.main == "con_700"
+    assert p.speaking() == {"con_700"}
+    assert len(p._smoothed) <= 3
+    for step in range(40, 400):  # everyone silent for 18 s: the state decays and is dropped
+        p.update(step * 0.05, room, {})
+    assert p.speaking() == set()
+    assert len(p._smoothed) == 0
+    assert p.smoothed_level("con_700") == p.smoothed_level("con_1")
