@@ -221,15 +221,33 @@ async def test_half_sent_requests_are_closed_within_seconds_and_status_still_ans
 
 async def test_concurrent_screenshots_share_one_capture() -> None:
     shots = Shots(delay=0.3)
-    server = await _started(StatusOptions(max_connections=64), shots)
+    # A long reuse window: on a loaded machine 50 requests can take over the default 1 s.
+    server = await _started(StatusOptions(max_connections=64, screenshot_reuse=60.0), shots)
     try:
         limits = httpx.Limits(max_connections=50)
         async with httpx.AsyncClient(base_url=server.url, timeout=10, limits=limits) as client:
             answers = await asyncio.gather(*(client.get("/screenshot.png") for _ in range(50)))
             assert all(a.status_code == 200 and a.content == PNG for a in answers)
             assert shots.calls == 1
-            assert (await client.get("/screenshot.png")).content == PNG  # reused within ~1 s
+            assert (await client.get("/screenshot.png")).content == PNG  # reused meanwhile
             assert shots.calls == 1
+    finally:
+        await server.stop()
+
+
+async def test_a_screenshot_is_not_reused_past_its_window() -> None:
+    shots = Shots()
+    server = await _started(StatusOptions(screenshot_reuse=0.2), shots)
+    try:
+        async with httpx.AsyncClient(base_url=server.url, timeout=10) as client:
+            assert (await client.get("/screenshot.png")).content == PNG
+            assert shots.calls == 1
+            deadline = time.monotonic() + 5
+            while shots.calls == 1:  # a fresh capture once the window has passed
+                assert time.monotonic() < deadline, "the first screenshot was served for 5 s"
+                assert (await client.get("/screenshot.png")).content == PNG
+                await asyncio.sleep(0.05)
+            assert shots.calls == 2
     finally:
         await server.stop()
 
