@@ -23,7 +23,7 @@ import signal
 import time
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kiosk.app import actions, housekeeping, room_task, roomview_builder, telemetry
 from kiosk.app import machine as m
@@ -67,7 +67,6 @@ from kiosk.media.devices import LocalMedia, open_audio_output
 from kiosk.media.publisher import MediaKind
 from kiosk.media.session_media import MediaSession
 from kiosk.media.sinks import AudioMixer
-from kiosk.media.workers.pool import WorkerPool
 from kiosk.openvidu.client import OpenViduClient
 from kiosk.openvidu.tokens import TokenProvider
 from kiosk.owned_tasks import OwnedTasks
@@ -76,6 +75,9 @@ from kiosk.screen.display import Display
 from kiosk.screen.mainview import SELF_ID
 from kiosk.screen.renderer import Renderer, encode_png, run_render_loop
 from kiosk.screen.roomview import RoomView, Toast
+
+if TYPE_CHECKING:
+    from kiosk.media.workers.pool import WorkerPool
 
 log = logging.getLogger(__name__)
 
@@ -399,6 +401,8 @@ class Kiosk:
     async def _start_workers(self) -> None:
         settings = worker_settings_from_config(self.config)
         if settings.count > 0:
+            from kiosk.media.workers.pool import WorkerPool  # only when configured (start-up)
+
             self.workers = WorkerPool(settings, ice=self.ice)
             await self.workers.start()
 

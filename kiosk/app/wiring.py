@@ -31,8 +31,7 @@ from kiosk.fleet.settings import (
 from kiosk.media import ice as ice_seam
 from kiosk.media.devices import CameraSettings
 from kiosk.media.videoplan import VideoSettings
-from kiosk.media.workers.assign import resolve_count
-from kiosk.media.workers.pool import WorkerSettings
+from kiosk.media.workers.assign import WorkerSettings, resolve_count
 from kiosk.openvidu.tls import make_ssl_context
 from kiosk.openvidu.tokens import (
     AppServerTokenProvider,

@@ -23,6 +23,13 @@ no renegotiation, docs/media.md). The old subscription stays wired (its frames o
 audio in the mixer) until the new one delivers: its audio takes over at its first audio frame
 (the mixer keeps the buffer and level history), its video at its first video frame. With
 ``await_screen`` no subscription starts before the first :meth:`update_video`.
+
+Media workers (``media.workers``, :mod:`kiosk.media.workers`): given a started ``WorkerPool``,
+every subscription is a :class:`~kiosk.media.workers.remote.RemoteSubscriber` (its peer
+connection in a worker process, its frames a ``SlotFrames`` over shared memory, its audio a
+piped track into the mixer); :meth:`MediaSession._new_subscriber` is the one place that picks.
+A worker subscription that fails once up (its worker died) lands in ``errors`` like any failed
+subscription, and is re-subscribed from there.
 """
 
 from __future__ import annotations
@@ -32,7 +39,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Sequence
-from typing import Literal
+from typing import TYPE_CHECKING, Literal, TypeAlias
 
 import av
 from aiortc import RTCIceServer
@@ -52,9 +59,6 @@ from kiosk.media.videoplan import (
     VideoPlan,
     VideoSettings,
 )
-from kiosk.media.workers.pool import WorkerPool
-from kiosk.media.workers.remote import RemoteSubscriber
-from kiosk.media.workers.slots import SlotFrames
 from kiosk.openvidu.events import (
     Event,
     IceCandidateReceived,
@@ -75,10 +79,15 @@ FIRST_MEDIA_SECONDS = 5.0  # a switched subscription: its first frame, else it t
 QUIET_DBFS = -45.0  # below this a participant is quiet: a video drop's audio gap goes unheard
 
 PublishState = Literal["off", "publishing", "published", "failed"]
-# A subscription in this process, or one whose peer connection runs in a media worker
-# (kiosk.media.workers; chosen in one place: MediaSession._new_subscriber).
-AnySubscriber = Subscriber | RemoteSubscriber
-Frames = LatestFrame | SlotFrames
+if TYPE_CHECKING:  # the workers' modules load only when a pool exists (start-up time)
+    from kiosk.media.workers.pool import WorkerPool
+    from kiosk.media.workers.remote import RemoteSubscriber
+    from kiosk.media.workers.slots import SlotFrames
+
+    # A subscription in this process, or one whose peer connection runs in a media worker
+    # (kiosk.media.workers; chosen in one place: MediaSession._new_subscriber).
+    AnySubscriber: TypeAlias = Subscriber | RemoteSubscriber
+    Frames: TypeAlias = LatestFrame | SlotFrames
 
 
 class MediaSession:

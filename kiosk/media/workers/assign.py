@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
+from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["MAX_WORKERS", "least_loaded", "resolve_count", "restart_delay"]
+__all__ = ["MAX_WORKERS", "WorkerSettings", "least_loaded", "resolve_count", "restart_delay"]
 
 MAX_WORKERS = 8
 WorkersSetting = Literal["auto"] | int
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    count: int  # 0: no workers (subscriptions in the main process)
+    max_width: int = 1920  # video slot size: larger frames are scaled down in the worker
+    max_height: int = 1080
 
 
 def resolve_count(setting: WorkersSetting, cpu_count: int | None) -> int:

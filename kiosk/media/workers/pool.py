@@ -27,7 +27,6 @@ import os
 import socket
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import kiosk
@@ -36,6 +35,7 @@ from kiosk.media import patches
 from kiosk.media.ice import IceSettings
 from kiosk.media.workers import assign
 from kiosk.media.workers import messages as msg
+from kiosk.media.workers.assign import WorkerSettings
 from kiosk.media.workers.remote import RemoteSubscriber
 from kiosk.media.workers.slots import VideoSlot
 
@@ -48,13 +48,6 @@ STOP_SECONDS = 3.0  # per step of close(): EOF, then SIGTERM, then SIGKILL
 STABLE_SECONDS = 60.0  # a worker up this long has its crash count reset
 # The directory kiosk is imported from: the worker imports the same code.
 _ROOT = str(Path(kiosk.__file__).resolve().parent.parent)
-
-
-@dataclass(frozen=True)
-class WorkerSettings:
-    count: int  # 0: no workers (subscriptions in the main process)
-    max_width: int = 1920  # video slot size: larger frames are scaled down in the worker
-    max_height: int = 1080
 
 
 class WorkerHandle:
