@@ -42,6 +42,7 @@ from kiosk.openvidu.tls import make_ssl_context
 from kiosk.openvidu.tokens import AppServerTokenProvider, RestTokenProvider, TokenProvider
 from kiosk.openvidu.urls import SignalingPolicy
 from kiosk.secret_input import add_secret_arguments, secret_from_args
+from kiosk.timeouts import wait_event
 
 SECRET_ENV = "KIOSK_OPENVIDU_SECRET"
 # An untrusted certificate, in this command's own words (not the kiosk config's keys).
@@ -143,8 +144,7 @@ class Bot:
                     "bot %s: %s — retrying in %g s", self.name, exc, self.options.retry_seconds
                 )
             self.joined.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), self.options.retry_seconds)
+            await wait_event(stop, self.options.retry_seconds)
 
     async def _one_call(self, stop: asyncio.Event) -> None:
         o = self.options

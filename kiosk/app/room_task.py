@@ -11,13 +11,13 @@ next token is for and posts :class:`~kiosk.app.machine.JoinAction` (idle) or
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from typing import TYPE_CHECKING
 
 from kiosk.app import machine as m
 from kiosk.calendar.scheduler import Join, Leave
 from kiosk.room.controller import RoomStep
+from kiosk.timeouts import wait_event
 
 if TYPE_CHECKING:
     from kiosk.app.kiosk import Kiosk
@@ -91,8 +91,7 @@ async def run(kiosk: Kiosk) -> None:
                 await asyncio.sleep(STEP_SECONDS)
                 continue
             changed = room.calendar.changed
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(changed.wait(), STEP_SECONDS)
+            await wait_event(changed, STEP_SECONDS)
             changed.clear()
     finally:
         if reader is not None:

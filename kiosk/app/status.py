@@ -46,6 +46,7 @@ from kiosk.errors import KioskError
 from kiosk.logsetup import Throttle, ThrottleFilter
 from kiosk.net import is_loopback_host
 from kiosk.redact import redact, register_secret
+from kiosk.timeouts import wait_event
 
 log = logging.getLogger(__name__)
 # aiohttp's own per-request error lines go here, through a throttle.
@@ -348,8 +349,7 @@ class StatusServer:
             # until one finishes, rather than refusing them.
             while len(self._conns) >= self.options.max_connections and not self._idle():
                 self._changed.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._changed.wait(), 0.25)
+                await wait_event(self._changed, 0.25)
             try:
                 conn, _addr = await loop.sock_accept(sock)
             except OSError as exc:

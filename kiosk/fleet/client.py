@@ -38,6 +38,7 @@ from kiosk.fleet.settings import FleetSettings
 from kiosk.fleet.state import build_state, encode_state, significant
 from kiosk.fleet.topics import OFFLINE, ONLINE, Topics
 from kiosk.redact import redact, register_secret
+from kiosk.timeouts import wait_event
 
 __all__ = ["FleetClient", "Phase"]
 
@@ -158,8 +159,7 @@ class FleetClient:
                     break
                 self.phase = Phase.BACKING_OFF
                 delay = self.backoff.next()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), delay)
+                await wait_event(self._stopping, delay)
         finally:
             self.phase = Phase.STOPPED
             if self._screenshot is not None:
@@ -305,8 +305,7 @@ class FleetClient:
                     self.states_published += 1
                     last, last_at = sig, now
             self._changed.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), self.settings.poll_interval)
+            await wait_event(self._changed, self.settings.poll_interval)
             await asyncio.sleep(0.05)  # a burst of changes is one message
 
     def _state_now(self) -> dict[str, Any] | None:

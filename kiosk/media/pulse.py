@@ -36,6 +36,7 @@ import numpy as np
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from kiosk.errors import DeviceUnavailable
+from kiosk.timeouts import wait_event
 
 log = logging.getLogger(__name__)
 
@@ -323,8 +324,7 @@ class PulseMicrophoneTrack(MediaStreamTrack):
         while self.readyState == "live":
             self._release_process()
             self._dead = True
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), self._next_delay())
+            await wait_event(self._stopping, self._next_delay())
             if self.readyState != "live":
                 break
             try:

@@ -38,6 +38,7 @@ from kiosk.media.workers import messages as msg
 from kiosk.media.workers.assign import WorkerSettings
 from kiosk.media.workers.remote import RemoteSubscriber
 from kiosk.media.workers.slots import VideoSlot
+from kiosk.timeouts import wait_event
 
 __all__ = ["WorkerHandle", "WorkerPool", "WorkerSettings"]
 
@@ -289,8 +290,7 @@ class WorkerPool:
             if left <= 0:
                 raise MediaError(f"no media worker ready within {READY_SECONDS:g} s")
             self._changed.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), min(left, 1.0))
+            await wait_event(self._changed, min(left, 1.0))
 
     def detach(self, sub: RemoteSubscriber) -> None:
         for handle in self.workers.values():
