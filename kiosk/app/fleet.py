@@ -11,6 +11,7 @@ from typing import Any, Protocol
 
 from kiosk.app import machine as m
 from kiosk.controls.actions import Action
+from kiosk.errors import FleetError
 from kiosk.fleet.commands import Command, CommandName
 from kiosk.fleet.facts import Facts, ParticipantFacts, read_rss_bytes
 
@@ -73,6 +74,8 @@ class FleetHost(Protocol):
 
     async def screenshot(self) -> bytes | None: ...
 
+    def set_standby(self, on: bool) -> bool: ...
+
 
 _BUSY = frozenset({"joining", "in_call", "reconnecting"})
 
@@ -116,6 +119,9 @@ class KioskFleetPort:
         elif name == CommandName.MUTE_CAMERA:
             if bool(muted.get("video", False)) != command.value:
                 self.host.on_action(Action.CAMERA)
+        elif name == CommandName.STANDBY:
+            if not self.host.set_standby(command.value):
+                raise FleetError("this room has no standby (standby.enabled is false)")
         elif name == CommandName.RESTART:
             log.warning("fleet: restart requested remotely%s", " (forced)" if command.force else "")
             self.host.post(m.Shutdown())

@@ -243,6 +243,18 @@ class Kiosk:
         log.warning("calendar: cannot join session %s with a fixed server.token", session_id)
         return False
 
+    def set_standby(self, on: bool) -> bool:
+        """A remote standby (``on``) or wake; applied at the room's next step (within 1 s).
+        False when this room has no standby configured."""
+        if not self.room.has_standby:
+            return False
+        now = self.wall_clock()
+        if on:
+            self.room.sleep(now)
+        else:
+            self.room.wake(now, "remote command")
+        return True
+
     def on_motion(self, active: bool) -> None:
         self.room.motion(active, self.wall_clock())
 

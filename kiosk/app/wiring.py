@@ -254,6 +254,7 @@ def fleet_settings_from_config(
             unmute=c.unmute,
             restart=c.restart,
             screenshot=c.screenshot,
+            standby=c.standby,
         ),
         state_interval=mqtt.state_interval_seconds,
         keepalive=mqtt.keepalive_seconds,

@@ -39,6 +39,7 @@ class MqttControlConfig(Section):
     unmute: bool = False
     restart: bool = True
     screenshot: bool = False
+    standby: bool = True
 
 
 class MqttConfig(Section):

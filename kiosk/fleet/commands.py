@@ -39,6 +39,7 @@ class CommandName(StrEnum):
     MUTE_CAMERA = "mute_camera"  # value true (default): camera off; false: on
     RESTART = "restart"
     SCREENSHOT = "screenshot"
+    STANDBY = "standby"  # value true (default): display to standby; false: wake it
 
 
 _WORDS: dict[str, dict[str, bool]] = {
@@ -59,7 +60,7 @@ _REQUEST_ID = re.compile(r"[\x21-\x7e]{1,64}")
 @dataclass(frozen=True, slots=True)
 class Command:
     name: CommandName
-    value: bool = True  # for the mute commands: True mutes, False unmutes
+    value: bool = True  # mute commands: True mutes, False unmutes; standby: True sleeps
     force: bool = False  # restart even during a call
     request_id: str | None = None
 
@@ -143,6 +144,7 @@ def authorize(command: Command, facts: Facts, control: RemoteControl) -> Command
         CommandName.NEXT: control.next,
         CommandName.RESTART: control.restart,
         CommandName.SCREENSHOT: control.screenshot,
+        CommandName.STANDBY: control.standby,
     }[name]
     if not allowed:
         return no(f"not allowed: remote {name} is off (mqtt.control.{name})")

@@ -63,6 +63,17 @@ def build_discovery(settings: FleetSettings, topics: Topics, version: str) -> di
                 "payload_off": "OFF",
                 "value_template": f"{{{{ 'ON' if value_json.{field} else 'OFF' }}}}",
             }
+    if control.standby:
+        components["standby"] = {
+            "p": "switch",
+            "name": "Display standby",
+            "icon": "mdi:monitor-off",
+            "unique_id": f"{uid}_standby",
+            "command_topic": topics.command(CommandName.STANDBY),
+            "payload_on": "ON",
+            "payload_off": "OFF",
+            "value_template": "{{ 'ON' if value_json.display == 'standby' else 'OFF' }}",
+        }
     components["call_state"] = {
         "p": "sensor",
         "name": "Call",

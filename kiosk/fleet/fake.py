@@ -52,6 +52,8 @@ class FakeKiosk:
             self.set(mic_muted=command.value)
         elif command.name == CommandName.MUTE_CAMERA:
             self.set(camera_off=command.value)
+        elif command.name == CommandName.STANDBY:
+            self.set(display="standby" if command.value else "on")
 
     async def screenshot(self) -> bytes | None:
         return tiny_png(*self.screen)

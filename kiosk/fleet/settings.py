@@ -110,6 +110,7 @@ class RemoteControl:
     unmute: bool = False  # microphone on, camera on
     restart: bool = True  # refused during a call unless forced
     screenshot: bool = False
+    standby: bool = True  # display to standby / wake (the room's standby section decides how)
 
 
 @dataclass(frozen=True, slots=True)

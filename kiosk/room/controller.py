@@ -112,6 +112,11 @@ class RoomController:
                 return m.session_id
         return None
 
+    @property
+    def has_standby(self) -> bool:
+        """Whether the display can go to standby here (the standby section is enabled)."""
+        return self.idle is not None
+
     def wake(self, now: datetime, reason: str) -> None:
         if self.idle is not None:
             self.idle.wake(now, reason)

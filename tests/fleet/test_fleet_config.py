@@ -11,7 +11,7 @@ from kiosk.app.fleet import KioskFleetPort, facts_from_status
 from kiosk.app.wiring import fleet_settings_from_config
 from kiosk.config import check_config, parse_config
 from kiosk.controls.actions import Action
-from kiosk.errors import ConfigError
+from kiosk.errors import ConfigError, FleetError
 from kiosk.fleet.commands import Command, CommandName
 from kiosk.fleet.settings import BrokerAddress
 from kiosk.redact import redact
@@ -128,6 +128,7 @@ class Host:
         self.state: dict[str, object] = {"state": state, "muted": {"audio": audio, "video": video}}
         self.actions: list[Action] = []
         self.events: list[object] = []
+        self.standby: bool | None = None  # None: this room has no standby section
 
     def status(self) -> dict[str, object]:
         return self.state
@@ -141,6 +142,12 @@ class Host:
 
     async def screenshot(self) -> bytes | None:
         return b"png"
+
+    def set_standby(self, on: bool) -> bool:
+        if self.standby is None:
+            return False
+        self.standby = on
+        return True
 
 
 @pytest.mark.parametrize(
@@ -172,6 +179,18 @@ def test_mute_sets_a_state_instead_of_toggling() -> None:
     port.perform(Command(CommandName.MUTE_CAMERA, value=True))
     port.perform(Command(CommandName.MUTE_MIC, value=False))
     assert host.actions == [Action.CAMERA, Action.MUTE_MIC]
+
+
+def test_standby_sets_the_display_and_says_when_the_room_has_none() -> None:
+    host = Host("in_call")
+    port = KioskFleetPort(host)
+    with pytest.raises(FleetError, match=r"standby\.enabled"):
+        port.perform(Command(CommandName.STANDBY, value=True))
+    host.standby = False
+    port.perform(Command(CommandName.STANDBY, value=True))
+    assert host.standby is True and host.actions == []  # not the call's buttons
+    port.perform(Command(CommandName.STANDBY, value=False))
+    assert host.standby is False
 
 
 def test_restart_is_the_ordinary_shutdown_and_facts_carry_rss() -> None:

@@ -192,6 +192,24 @@ async def test_console_joins_mutes_and_takes_a_screenshot(
     await observer.wait_for(STATE, lambda p: as_json(p)["state"] == "idle", within=15)
 
 
+async def test_console_puts_the_display_to_standby_and_wakes_it(
+    start_kiosk: KioskFactory, observer: Observer
+) -> None:
+    kiosk = await start_kiosk(extra="standby: {enabled: true, method: black}")
+    await observer.client.subscribe("kiosk/room-a/#")
+    await observer.wait_for(STATE, within=20)
+    # Wake first: an idle room with standby enabled may already be dark.
+    def console_sees() -> str:
+        states = [payload for topic, payload, _ in observer.messages if topic == STATE]
+        return str(as_json(states[-1])["display"]) if states else ""
+
+    for payload, mode in (("OFF", "on"), ("ON", "standby"), ("OFF", "on")):
+        assert (await send(observer, "standby", payload))["ok"] is True
+        shown = f"display {mode}"
+        await until(lambda m=mode: kiosk.status()["display"]["mode"] == m, 10, shown)
+        await until(lambda m=mode: console_sees() == m, 10, f"the console seeing {shown}")
+
+
 async def test_flood_and_broker_restart_leave_the_call_alone(
     start_kiosk: KioskFactory, broker: Mosquitto, observer: Observer
 ) -> None:

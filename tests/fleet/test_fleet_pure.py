@@ -255,6 +255,13 @@ def test_remote_unmute_is_off_by_default_and_mute_on() -> None:
     assert authorize(unmute, IN_CALL, RemoteControl(unmute=True)) == unmute
 
 
+def test_standby_on_and_off_parse_as_values() -> None:
+    on, off = parse_command("standby", b"ON"), parse_command("standby", b"off")
+    assert on == Command(CommandName.STANDBY, value=True)
+    assert off == Command(CommandName.STANDBY, value=False)
+    assert authorize(on, IN_CALL, RemoteControl()) == on  # allowed by default
+
+
 def test_screenshot_is_off_by_default() -> None:
     shot = Command(CommandName.SCREENSHOT)
     assert isinstance(authorize(shot, IDLE, RemoteControl()), Rejected)
@@ -272,7 +279,7 @@ def test_restart_only_outside_a_call_unless_forced() -> None:
 
 
 def test_switched_off_commands_are_refused() -> None:
-    for name in ("join", "leave", "rejoin", "next", "restart"):
+    for name in ("join", "leave", "rejoin", "next", "restart", "standby"):
         outcome = authorize(Command(CommandName(name)), IDLE, RemoteControl(**{name: False}))
         assert isinstance(outcome, Rejected) and f"mqtt.control.{name}" in outcome.reason
 
@@ -317,13 +324,19 @@ def test_discovery_describes_the_room_for_home_assistant() -> None:
     assert cmps["problem"]["p"] == "binary_sensor"
     assert cmps["problem"]["device_class"] == "problem"
     assert "screenshot" not in cmps  # off by default: it shows the room
+    assert cmps["standby"]["p"] == "switch"
+    assert cmps["standby"]["command_topic"] == "kiosk/room-a/cmd/standby"
+    assert "value_json.display == 'standby'" in cmps["standby"]["value_template"]
     uids = [c["unique_id"] for c in cmps.values()]
     assert len(uids) == len(set(uids))
 
 
 def test_discovery_offers_only_what_is_allowed() -> None:
-    cmps = build_discovery(settings(restart=False, screenshot=True), TOPICS, "1")["cmps"]
+    cmps = build_discovery(
+        settings(restart=False, screenshot=True, standby=False), TOPICS, "1"
+    )["cmps"]
     assert "restart" not in cmps
+    assert "standby" not in cmps
     assert cmps["screenshot"]["p"] == "image"
     assert cmps["screenshot"]["image_topic"] == "kiosk/room-a/screenshot"
     assert cmps["take_screenshot"]["command_topic"] == "kiosk/room-a/cmd/screenshot"
