@@ -116,6 +116,8 @@ VALID: list[tuple[str, Any]] = [
     ("media.workers", "auto"),
     ("media.workers", 0),
     ("media.workers", 8),
+    ("media.heap_trim_seconds", 0),
+    ("media.heap_trim_seconds", 3600),
     ("ice.host_addresses", ["127.0.0.1", "::1", "192.168.1.50"]),
     ("ice.loopback_only", True),
     ("display.driver", "kmsdrm"),
@@ -290,6 +292,8 @@ INVALID: list[tuple[str, Any, str, str]] = [
     ("media.workers", 9, "media.workers", "expected auto or a whole number from 0 to 8, got 9"),
     ("media.workers", "many", "media.workers", "got 'many'"),
     ("media.workers", True, "media.workers", "got true"),
+    ("media.heap_trim_seconds", -1, "media.heap_trim_seconds", "from 0 to 3600"),
+    ("media.heap_trim_seconds", 3601, "media.heap_trim_seconds", "from 0 to 3600"),
     (
         "ice.host_addresses",
         ["127.0.0.1", "localhost"],

@@ -93,7 +93,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     await srv.wait_ready()
     bot = BotProc(srv.url, args.bots, logs / "bots.log")
     bot.start()
-    k = Kiosk(kiosk_config(srv.url))
+    k = Kiosk(kiosk_config(srv.url, heap_trim_seconds=args.heap_trim_seconds))
     samples: list[dict[str, Any]] = []
     base_snap: tracemalloc.Snapshot | None = None
     base_types: collections.Counter[str] | None = None
@@ -175,6 +175,8 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         "cycles": args.cycles,
         "bots": args.bots,
         "trim": args.trim,
+        "heap_trim_seconds": k.heap.schedule.interval_s,
+        "heap_trims": k.heap.stats.trims,
         "tracemalloc_frames": args.frames,
         "rss_growth_per_cycle_after_warmup_mib": per_cycle,
         "samples": samples,
@@ -191,6 +193,9 @@ if __name__ == "__main__":
     parser.add_argument("--settle", type=float, default=6.0)
     parser.add_argument("--frames", type=int, default=25, help="tracemalloc depth (0: off)")
     parser.add_argument("--trim", action="store_true")
+    parser.add_argument(
+        "--heap-trim-seconds", type=float, default=None, help="media.heap_trim_seconds (0: off)"
+    )
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--out")
     a = parser.parse_args()

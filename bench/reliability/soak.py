@@ -1,6 +1,7 @@
 """Soak: one kiosk, 4 bots, periodic faults, resources sampled every 10 s.
 
     .venv/bin/python bench/reliability/soak.py --minutes 30 [--bots 4] [--fault-every 60]
+                                               [--heap-trim-seconds 60]
                                                [--csv samples.csv] [--out result.json]
 
 The dev server (``kiosk devserver --loopback``) and the bots (``kiosk bot --loopback``) are child
@@ -80,7 +81,13 @@ async def soak(args: argparse.Namespace) -> dict[str, Any]:
     await proxy.start()
     bot = BotProc(srv.url, args.bots, logs / "bots.log")
     bot.start()
-    k = Kiosk(kiosk_config(f"http://{proxy.address}", websocket_host=proxy.address))
+    k = Kiosk(
+        kiosk_config(
+            f"http://{proxy.address}",
+            websocket_host=proxy.address,
+            heap_trim_seconds=args.heap_trim_seconds,
+        )
+    )
     samples: list[dict[str, Any]] = []
     faults: dict[str, dict[str, Any]] = {
         name: {"injected": 0, "recovered": 0, "recover_s": [], "resumes": 0, "joins": 0}
@@ -109,6 +116,8 @@ async def soak(args: argparse.Namespace) -> dict[str, Any]:
                     "state": st["state"],
                     "participants": len(st["participants"]),
                     "min_fps": min((p["fps"] for p in st["participants"]), default=0.0),
+                    "heap_trims": k.heap.stats.trims,
+                    "trim_released_mib": round(k.heap.stats.released_bytes / 2**20, 1),
                 }
             )
             log.info("sample %s", samples[-1])
@@ -170,6 +179,9 @@ async def soak(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "minutes": args.minutes,
         "bots": args.bots,
+        "heap_trim_seconds": k.heap.schedule.interval_s,
+        "heap_trims": k.heap.stats.trims,
+        "heap_trim_released_mib": round(k.heap.stats.released_bytes / 2**20, 1),
         "samples": len(samples),
         "faults": {
             name: {
@@ -195,6 +207,9 @@ if __name__ == "__main__":
     parser.add_argument("--bots", type=int, default=4)
     parser.add_argument("--fault-every", type=float, default=60.0)
     parser.add_argument("--sample-every", type=float, default=10.0)
+    parser.add_argument(
+        "--heap-trim-seconds", type=float, default=None, help="media.heap_trim_seconds (0: off)"
+    )
     parser.add_argument("--csv")
     parser.add_argument("--out")
     parser.add_argument("--log-level", default="WARNING")

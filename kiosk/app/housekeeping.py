@@ -1,5 +1,5 @@
 """The 1 s tick: the systemd watchdog (only while every loop makes progress), toast expiry,
-stalled or failed streams reported to the machine, received fps."""
+stalled or failed streams reported to the machine, received fps, heap trimming (kiosk.heap)."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ async def run(kiosk: Kiosk) -> None:
         now = kiosk.clock()
         kiosk.keep_watchdog(now)
         kiosk.post_call_beat()
+        kiosk.heap.tick(now)
         tick(kiosk, now)
 
 

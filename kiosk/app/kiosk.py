@@ -60,6 +60,7 @@ from kiosk.controls.actions import Action
 from kiosk.controls.buttons import Buttons
 from kiosk.controls.leds import Leds
 from kiosk.fleet.client import FleetClient
+from kiosk.heap import HeapKeeper, find_trimmer
 from kiosk.logsetup import install_loop_exception_handler
 from kiosk.media import ice as ice_seam
 from kiosk.media.audio_devices import check_all_async
@@ -159,6 +160,8 @@ class Kiosk:
         self._last_tick: float | None = None
         # Logs where the loop thread is when the whole loop is blocked (counted for /metrics).
         self.stalls = LoopStallReporter()
+        # Hands freed heap pages back to the OS now and then (kiosk.heap; the housekeeping tick).
+        self.heap = HeapKeeper(find_trimmer(), config.media.heap_trim_seconds)
         self.operations = Operations(self)
         self.executor = Executor(self, self.operations)
 

@@ -53,6 +53,8 @@ class KioskSample:
     calendar_ok: bool | None = None  # None: no calendar configured
     loop_stalls: int = 0  # times the event loop was blocked > 1 s (kiosk.app.stalls)
     loop_stall_longest_seconds: float = 0.0
+    heap_trims: int = 0  # kiosk.heap: malloc_trim calls, and RSS they gave back
+    heap_trim_released_bytes: int = 0
 
 
 def _label(text: str) -> str:
@@ -96,6 +98,16 @@ class _KioskCollector(Collector):
             "kiosk_loop_stall_longest_seconds",
             "Longest time the event loop was blocked since start",
             value=s.loop_stall_longest_seconds,
+        )
+        yield CounterMetricFamily(
+            "kiosk_heap_trims",
+            "Times freed heap memory was handed back to the OS",
+            value=s.heap_trims,
+        )
+        yield CounterMetricFamily(
+            "kiosk_heap_trim_released_bytes",
+            "Resident memory handed back to the OS by heap trims since start",
+            value=s.heap_trim_released_bytes,
         )
         changes = CounterMetricFamily(
             "kiosk_state_changes", "Times the kiosk entered each call state", labels=["state"]

@@ -171,6 +171,8 @@ def metrics_sample(kiosk: Kiosk) -> KioskSample:
         calendar_ok=kiosk.room.calendar.ok if kiosk.room.calendar is not None else None,
         loop_stalls=kiosk.stalls.stalls,
         loop_stall_longest_seconds=kiosk.stalls.longest_s,
+        heap_trims=kiosk.heap.stats.trims,
+        heap_trim_released_bytes=kiosk.heap.stats.released_bytes,
     )
 
 

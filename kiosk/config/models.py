@@ -207,6 +207,9 @@ class MediaConfig(Section):
     # Media worker processes for the subscriptions (kiosk.media.workers): auto, 0 (none: every
     # peer connection in the main process, the default) or 1..8.
     workers: Annotated[Literal["auto"] | int, PlainValidator(check_workers)] = 0
+    # Seconds between returns of freed heap memory to the OS (glibc malloc_trim; kiosk.heap);
+    # 0: never.
+    heap_trim_seconds: Annotated[float, AfterValidator(between(0, 3600, unit=" s"))] = 60.0
 
 
 class IceConfig(Section):

@@ -42,16 +42,20 @@ def kiosk_config(
     stall_seconds: float = 5.0,
     timeout_seconds: float = 5.0,
     session: str = SESSION,
+    heap_trim_seconds: float | None = None,
 ) -> KioskConfig:
     """The reliability kiosk: loopback media, short timeouts, 640x360 at 15 fps."""
     server: dict[str, object] = {"timeout_seconds": timeout_seconds}
+    media: dict[str, object] = {"stall_seconds": stall_seconds}
+    if heap_trim_seconds is not None:
+        media["heap_trim_seconds"] = heap_trim_seconds
     if websocket_host:
         server["websocket_host"] = websocket_host
     return loopback_kiosk_config(
         url,
         session={"id": session},
         server=server,
-        media={"stall_seconds": stall_seconds},
+        media=media,
         display={"max_fps": 15},
         logging={"level": "INFO", "format": "plain"},
     )
