@@ -69,14 +69,15 @@ def find_trimmer() -> HeapTrimmer | None:
     return GlibcTrimmer(libc)
 
 
-def resident_bytes() -> int:
-    """This process's resident set size in bytes (0 where /proc is unavailable)."""
+def resident_bytes(pid: int | None = None) -> int | None:
+    """The resident set size in bytes of this process (or of ``pid``); None where unknown
+    (no /proc, the process is gone)."""
     try:
-        with open("/proc/self/statm", "rb") as fh:
+        with open(f"/proc/{'self' if pid is None else pid}/statm", "rb") as fh:
             fields = fh.read().split()
         return int(fields[1]) * os.sysconf("SC_PAGE_SIZE")
     except (OSError, ValueError, IndexError):
-        return 0
+        return None
 
 
 @dataclass(slots=True)
@@ -118,7 +119,7 @@ class HeapKeeper:
         trimmer: HeapTrimmer | None,
         interval_s: float,
         *,
-        rss: Callable[[], int] = resident_bytes,
+        rss: Callable[[], int | None] = resident_bytes,
     ) -> None:
         self.trimmer = trimmer
         self.schedule = TrimSchedule(interval_s if trimmer is not None else 0.0)
@@ -137,11 +138,11 @@ class HeapKeeper:
 
     def _trim_once(self) -> None:
         assert self.trimmer is not None
-        before = self._rss()
+        before = self._rss() or 0
         t0 = time.perf_counter()
         self.trimmer.trim()
         took = time.perf_counter() - t0
-        after = self._rss()
+        after = self._rss() or before
         self.stats.trims += 1
         self.stats.released_bytes += max(0, before - after)
         self.stats.last_seconds = took

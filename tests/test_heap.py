@@ -126,6 +126,7 @@ def test_freed_heap_memory_below_a_live_block_goes_back_to_the_os() -> None:
         after = resident_bytes()
     finally:
         libc.free(blocks[-1])
+    assert held is not None and after is not None
     assert held - after > 20 * 2**20, f"RSS {held >> 20} -> {after >> 20} MiB"
 
 

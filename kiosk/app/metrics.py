@@ -14,10 +14,14 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, ProcessCollector, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
+
+if TYPE_CHECKING:  # the pool is imported only where media workers are configured
+    from kiosk.media.workers.pool import WorkerFacts
 
 __all__ = ["CALL_STATES", "KioskMetrics", "KioskSample", "StreamSample"]
 
@@ -55,6 +59,39 @@ class KioskSample:
     loop_stall_longest_seconds: float = 0.0
     heap_trims: int = 0  # kiosk.heap: malloc_trim calls, and RSS they gave back
     heap_trim_released_bytes: int = 0
+    workers_configured: int = 0  # media.workers (0: none)
+    worker_restarts: int = 0
+    workers: tuple[WorkerFacts, ...] = ()  # the live ones
+
+
+def _worker_metrics(s: KioskSample) -> Iterator[Metric]:
+    yield GaugeMetricFamily(
+        "kiosk_media_workers_configured", "Media worker processes configured", s.workers_configured
+    )
+    yield GaugeMetricFamily(
+        "kiosk_media_workers_alive", "Media worker processes running", value=len(s.workers)
+    )
+    yield CounterMetricFamily(
+        "kiosk_media_worker_restarts",
+        "Media worker processes started again after one stopped",
+        value=s.worker_restarts,
+    )
+    subs = GaugeMetricFamily(
+        "kiosk_media_worker_subscriptions",
+        "Subscriptions a media worker holds",
+        labels=["worker"],
+    )
+    rss = GaugeMetricFamily(
+        "kiosk_media_worker_resident_memory_bytes",
+        "Resident memory of a media worker process",
+        labels=["worker"],
+    )
+    for w in s.workers:
+        subs.add_metric([str(w.index)], float(w.subscriptions))
+        if w.rss_bytes is not None:
+            rss.add_metric([str(w.index)], float(w.rss_bytes))
+    yield subs
+    yield rss
 
 
 def _label(text: str) -> str:
@@ -109,6 +146,8 @@ class _KioskCollector(Collector):
             "Resident memory handed back to the OS by heap trims since start",
             value=s.heap_trim_released_bytes,
         )
+        if s.workers_configured:
+            yield from _worker_metrics(s)
         changes = CounterMetricFamily(
             "kiosk_state_changes", "Times the kiosk entered each call state", labels=["state"]
         )

@@ -116,6 +116,7 @@ def status(kiosk: Kiosk) -> dict[str, Any]:
         **kiosk.room.status(kiosk.wall_clock()),
         "server_reachable": kiosk.server_reachable,
         "rss_bytes": read_rss_bytes(),
+        "media_workers": workers_status(kiosk),
         "fleet": kiosk.fleet.status() if kiosk.fleet is not None else None,
         "versions": {
             "kiosk": __version__,
@@ -123,6 +124,20 @@ def status(kiosk: Kiosk) -> dict[str, Any]:
             "av": av.__version__,
             "pygame-ce": pygame.version.ver,
         },
+    }
+
+
+def workers_status(kiosk: Kiosk) -> dict[str, Any] | None:
+    """The media worker processes (None: media.workers is 0, everything in this process)."""
+    pool = kiosk.workers
+    if pool is None:
+        return None
+    facts = pool.facts()
+    return {
+        "configured": pool.count,
+        "alive": len(facts),
+        "restarts": pool.restarts,
+        "workers": [dataclasses.asdict(f) for f in facts],
     }
 
 
@@ -172,6 +187,9 @@ def metrics_sample(kiosk: Kiosk) -> KioskSample:
         loop_stalls=kiosk.stalls.stalls,
         loop_stall_longest_seconds=kiosk.stalls.longest_s,
         heap_trims=kiosk.heap.stats.trims,
+        workers_configured=kiosk.workers.count if kiosk.workers is not None else 0,
+        worker_restarts=kiosk.workers.restarts if kiosk.workers is not None else 0,
+        workers=tuple(kiosk.workers.facts()) if kiosk.workers is not None else (),
         heap_trim_released_bytes=kiosk.heap.stats.released_bytes,
     )
 

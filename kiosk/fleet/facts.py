@@ -6,11 +6,11 @@ The kiosk side is reached only through :class:`KioskPort`, so the fleet link can
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import Protocol
 
 from kiosk.fleet.commands import Command
+from kiosk.heap import resident_bytes
 
 __all__ = ["CALL_STATES", "Facts", "KioskPort", "ParticipantFacts", "read_rss_bytes"]
 
@@ -68,9 +68,4 @@ class KioskPort(Protocol):
 
 def read_rss_bytes() -> int | None:
     """Resident set size of this process (Linux ``/proc``), or None where unknown."""
-    try:
-        with open("/proc/self/statm", "rb") as handle:
-            fields = handle.read().split()
-        return int(fields[1]) * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError, IndexError):
-        return None
+    return resident_bytes()

@@ -12,6 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from kiosk.app.metrics import KioskMetrics, KioskSample, StreamSample
 from kiosk.app.status import StatusServer
+from kiosk.media.workers.pool import WorkerFacts
 
 pytestmark = pytest.mark.integration  # runs promtool
 
@@ -74,6 +75,14 @@ async def test_the_endpoint_passes_promtool_check_metrics() -> None:
         fleet_connected=True,
         loop_stalls=3,
         loop_stall_longest_seconds=4.5,
+        heap_trims=7,
+        heap_trim_released_bytes=3 * 2**20,
+        workers_configured=2,
+        worker_restarts=1,
+        workers=(
+            WorkerFacts(0, 101, True, 3, 60 * 2**20, False),
+            WorkerFacts(1, 102, True, 0, None, True),  # just started: RSS not read yet
+        ),
     )
     text = await scrape([sample])
     result = check_metrics(tool, text)
@@ -90,9 +99,22 @@ async def test_the_endpoint_passes_promtool_check_metrics() -> None:
     assert "# TYPE kiosk_reconnects_total counter" in text
     assert "kiosk_loop_stalls_total 3.0" in text
     assert "kiosk_loop_stall_longest_seconds 4.5" in text
+    assert "kiosk_heap_trims_total 7.0" in text
+    assert "kiosk_heap_trim_released_bytes_total 3.145728e+06" in text
+    assert "kiosk_media_workers_alive 2.0" in text
+    assert "kiosk_media_worker_restarts_total 1.0" in text
+    assert 'kiosk_media_worker_subscriptions{worker="0"} 3.0' in text
+    assert 'kiosk_media_worker_resident_memory_bytes{worker="0"} 6.291456e+07' in text
+    assert 'kiosk_media_worker_resident_memory_bytes{worker="1"}' not in text
     assert "process_resident_memory_bytes" in text
     assert "process_open_fds" in text
     assert "# TYPE process_threads gauge" in text
+
+
+async def test_no_worker_series_without_media_workers() -> None:
+    text = await scrape([KioskSample(state="in_call")])
+    assert "kiosk_media_worker" not in text
+    assert "kiosk_heap_trims_total 0.0" in text
 
 
 async def test_per_participant_series_and_their_removal() -> None:

@@ -12,6 +12,7 @@ import signal
 import time
 from pathlib import Path
 
+import httpx
 import psutil
 import pytest
 
@@ -107,6 +108,20 @@ async def test_two_workers_show_both_bots_and_a_killed_worker_comes_back() -> No
             pool = k.workers
             await wait_until(lambda: len(pool.pids()) == 2, 30, "the worker restarted")
             pids.update(pool.pids())
+            # the admin sees it: two alive, one restart, each worker's memory and load
+            assert k.status_server is not None
+            async with httpx.AsyncClient(base_url=k.status_server.url, timeout=10) as http:
+                await wait_until(
+                    lambda: all(f.ready for f in pool.facts()), 30, "the new worker ready"
+                )
+                st = (await http.get("/status")).json()["media_workers"]
+                metrics = (await http.get("/metrics")).text
+            assert (st["configured"], st["alive"], st["restarts"]) == (2, 2, 1)
+            assert sorted(w["pid"] for w in st["workers"]) == sorted(pool.pids())
+            assert all(w["rss_bytes"] > 10 * 2**20 for w in st["workers"])
+            assert sum(w["subscriptions"] for w in st["workers"]) == 2
+            assert "kiosk_media_worker_restarts_total 1.0" in metrics
+            assert "kiosk_media_workers_alive 2.0" in metrics
             assert time.monotonic() - killed_at < 75
         finally:
             k.post(m.Shutdown())

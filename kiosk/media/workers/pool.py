@@ -27,10 +27,12 @@ import os
 import socket
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import kiosk
 from kiosk.errors import MediaError
+from kiosk.heap import resident_bytes
 from kiosk.media import patches
 from kiosk.media.ice import IceSettings
 from kiosk.media.workers import assign
@@ -49,6 +51,18 @@ STOP_SECONDS = 3.0  # per step of close(): EOF, then SIGTERM, then SIGKILL
 STABLE_SECONDS = 60.0  # a worker up this long has its crash count reset
 # The directory kiosk is imported from: the worker imports the same code.
 _ROOT = str(Path(kiosk.__file__).resolve().parent.parent)
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerFacts:
+    """One worker as /status and /metrics show it."""
+
+    index: int
+    pid: int
+    ready: bool  # it answered hello
+    subscriptions: int
+    rss_bytes: int | None  # None: unknown (no /proc, or just gone)
+    restarted: bool  # started again after it stopped
 
 
 class WorkerHandle:
@@ -105,6 +119,21 @@ class WorkerPool:
 
     def pids(self) -> list[int]:
         return [w.pid for w in self.workers.values() if w.process.returncode is None]
+
+    def facts(self) -> list[WorkerFacts]:
+        """The live workers, by index (a stopped one is absent until it is started again)."""
+        return [
+            WorkerFacts(
+                index=i,
+                pid=w.pid,
+                ready=w.ready.is_set(),
+                subscriptions=len(w.subs),
+                rss_bytes=resident_bytes(w.pid),
+                restarted=w.restarted,
+            )
+            for i, w in sorted(self.workers.items())
+            if w.alive
+        ]
 
     def load(self) -> dict[int, int]:
         """Subscriptions per live worker (by index), ready or still starting."""
