@@ -17,6 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from aiortc.mediastreams import MediaStreamTrack
+
 from kiosk import eventloop
 from kiosk.errors import (
     AuthenticationFailed,
@@ -29,6 +31,7 @@ from kiosk.logsetup import install_loop_exception_handler, setup_logging
 from kiosk.media import ice as ice_seam
 from kiosk.media import patches
 from kiosk.media.devices import LocalMedia
+from kiosk.media.recorded import RecordedPatternTrack
 from kiosk.media.session_media import MediaSession
 from kiosk.media.testpattern import TestPatternTrack
 from kiosk.media.tone import ToneTrack
@@ -90,6 +93,7 @@ class BotOptions:
     audio: bool = True
     ice: ice_seam.IceSettings = field(default_factory=ice_seam.IceSettings)
     retry_seconds: float = 2.0
+    recorded: bool = False  # send a pre-encoded test pattern (kiosk.media.recorded)
 
 
 def bot_names(base: str | None, count: int) -> list[str]:
@@ -116,7 +120,11 @@ class Bot:
 
     def _local_media(self) -> LocalMedia:
         o = self.options
-        video = TestPatternTrack(self.name, o.width, o.height, o.fps)
+        video: MediaStreamTrack
+        if o.recorded:  # encoded once per process: many 30 fps senders on one machine
+            video = RecordedPatternTrack("Recorded", o.width, o.height, o.fps)
+        else:
+            video = TestPatternTrack(self.name, o.width, o.height, o.fps)
         # Each bot its own pitch, so the mixer and the active-speaker view can tell them apart.
         audio = ToneTrack(220.0 * (1.0 + 0.25 * self.index)) if o.audio else None
         return LocalMedia(
@@ -313,6 +321,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--size", default="640x480", help="video size (default 640x480)")
     parser.add_argument("--fps", type=int, default=30)
     parser.add_argument(
+        "--recorded",
+        action="store_true",
+        help="send a test pattern encoded once at start, looped (benches: no live encoding)",
+    )
+    parser.add_argument(
         "--loopback",
         action="store_true",
         help="ICE on 127.0.0.1 only (for a dev server on this machine)",
@@ -353,6 +366,7 @@ def main_from_args(args: argparse.Namespace) -> int:
         height=height,
         fps=args.fps,
         ice=ice_seam.IceSettings.loopback() if args.loopback else ice_seam.IceSettings(),
+        recorded=args.recorded,
     )
     patches.install(options.ice)
     return eventloop.run(_main(options))

@@ -1,13 +1,16 @@
 """Peak RSS of the kiosk with N incoming streams (default 8 × 640x480 @ 30 fps).
 
     MALLOC_ARENA_MAX=2 MALLOC_MMAP_THRESHOLD_=131072 \\
-    .venv/bin/python bench/reliability/peak_streams.py [--bots 8] [--seconds 60] [--out r.json]
+    .venv/bin/python bench/reliability/peak_streams.py [--bots 8] [--seconds 60] [--recorded]
+                                                       [--out r.json]
 
 The dev server and the bots are child processes (``kiosk devserver --loopback``, ``kiosk bot
 --loopback``); the kiosk runs in this process. Once every stream shows frames, RSS, fds and
 threads are sampled every second for ``--seconds``; the result has the peak and the mean and
 the received fps per stream (CPU is shared with the bots' encoders on this machine: the fps is
-what the machine could do, not what the kiosk could). Everything stays on 127.0.0.1.
+what the machine could do, not what the kiosk could). ``--recorded``: the bots send a test
+pattern encoded once at start (``kiosk bot --recorded``, kiosk.media.recorded), so eight of them
+do send 30 fps here. Everything stays on 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -45,6 +48,8 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     bot_args = ["bot", "--server", srv.url, "--session", SESSION]
     bot_args += ["--count", str(args.bots), "--loopback", "--size", args.size]
     bot_args += ["--fps", str(args.fps), "--log-level", "WARNING"]
+    if args.recorded:
+        bot_args.append("--recorded")
     bots = Proc(bot_args, logs / "bots.log", env={"KIOSK_OPENVIDU_SECRET": SECRET})
     bots.start()
     k = Kiosk(kiosk_config(srv.url, stall_seconds=30.0))
@@ -78,6 +83,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         "bots": args.bots,
         "size": args.size,
         "fps_sent": args.fps,
+        "recorded": args.recorded,
         "malloc_env": {k2: v for k2, v in os.environ.items() if k2.startswith("MALLOC_")},
         "rss_peak_mib": max(rss) if rss else None,
         "rss_mean_mib": round(statistics.fmean(rss), 1) if rss else None,
@@ -95,6 +101,7 @@ if __name__ == "__main__":
     parser.add_argument("--size", default="640x480")
     parser.add_argument("--fps", type=int, default=30)
     parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--recorded", action="store_true", help="bots send a pre-encoded pattern")
     parser.add_argument("--out")
     a = parser.parse_args()
     logging.basicConfig(level="WARNING", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
