@@ -38,6 +38,7 @@ import asyncio
 import contextlib
 import json
 import os
+import signal
 import sys
 import time
 from collections.abc import Sequence
@@ -305,6 +306,23 @@ def table(points: Sequence[dict[str, Any]]) -> str:
     return "\n".join(rows)
 
 
+def remove_stale_groups() -> list[str]:
+    """Remove the groups of earlier runs whose kiosk process is gone (a run killed by a signal
+    it could not handle, SIGKILL, leaves them); returns their names."""
+    removed: list[str] = []
+    for group in CGROUP_CPU.glob("kiosk-pibudget-*"):
+        pid = group.name.rsplit("-", 1)[-1]
+        if not pid.isdigit() or psutil.pid_exists(int(pid)):
+            continue
+        with contextlib.suppress(OSError):
+            for child in group.iterdir():
+                if child.is_dir():
+                    child.rmdir()
+            group.rmdir()
+            removed.append(group.name)
+    return removed
+
+
 def check_cgroup() -> str | None:
     if not (CGROUP_CPU / "cpu.cfs_quota_us").is_file():
         return f"needs the cgroup v1 cpu controller at {CGROUP_CPU} (mount | grep cgroup)"
@@ -318,6 +336,14 @@ async def orchestrate(args: argparse.Namespace) -> int:
     if problem:
         print(f"bench: {problem}")
         return 2
+    for name in remove_stale_groups():
+        print(f"bench: removed {CGROUP_CPU / name} (left by an earlier run)")
+    # SIGTERM / SIGHUP end the run the way Ctrl-C does: the kiosks stop, their groups go.
+    task = asyncio.current_task()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        if task is not None:
+            loop.add_signal_handler(sig, task.cancel)
     factors = dict(DEFAULT_FACTORS)
     for item in args.factor:
         name, _, value = item.partition("=")
