@@ -34,7 +34,8 @@ demo: setup
 
 # Lint first (ruff, mypy --strict): pytest's summary stays the last thing printed.
 test: setup-dev setup-system setup-interop
-	$(BIN)/ruff check kiosk tests bench
+	$(BIN)/ruff check kiosk tests bench tools
+	$(BIN)/ruff format --check kiosk tests bench tools
 	$(BIN)/mypy
 	$(MAKE) --no-print-directory check-lock
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
@@ -44,7 +45,8 @@ test-fast: setup-dev
 	$(BIN)/python -m pytest -m unit -q $(PYTEST_ARGS)
 
 lint: setup-dev
-	$(BIN)/ruff check kiosk tests bench
+	$(BIN)/ruff check kiosk tests bench tools
+	$(BIN)/ruff format --check kiosk tests bench tools
 	$(BIN)/mypy
 
 bench: setup-dev

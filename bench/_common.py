@@ -268,9 +268,7 @@ def svg_line_chart(
         out.append(
             f'<text x="{x:.1f}" y="{top + ph + 18}" text-anchor="middle">{escape(lab)}</text>'
         )
-    out.append(
-        f'<rect x="{left}" y="{top}" width="{pw}" height="{ph}" fill="none" stroke="#333"/>'
-    )
+    out.append(f'<rect x="{left}" y="{top}" width="{pw}" height="{ph}" fill="none" stroke="#333"/>')
     if y_label:
         out.append(
             f'<text x="16" y="{top + ph / 2:.1f}" text-anchor="middle" '

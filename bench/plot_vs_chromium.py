@@ -44,8 +44,12 @@ def main() -> int:
     names = ["CPU", "memory (PSS)", "latency median", "join time"]
     series = [Series(name, [data[k][i] for k in ks]) for i, name in enumerate(names)]
     series.append(Series("Chromium = 1.0", [1.0 for _ in ks], dashed=True))
-    svg = svg_line_chart("kiosk / Chromium, same run (lower is better)", [f"K={k}" for k in ks],
-                         series, y_label="ratio")
+    svg = svg_line_chart(
+        "kiosk / Chromium, same run (lower is better)",
+        [f"K={k}" for k in ks],
+        series,
+        y_label="ratio",
+    )
     OUT.write_text(svg)
     print(OUT)
     return 0

@@ -129,8 +129,13 @@ async def media_role(args: argparse.Namespace) -> int:
             audio: MediaStreamTrack | None = (
                 ToneTrack(220.0 * (1.0 + 0.25 * self.index)) if o.audio else None
             )
-            return LocalMedia(audio=audio, video=video, type_of_video="CUSTOM",
-                              video_dimensions=(o.width, o.height), frame_rate=o.fps)
+            return LocalMedia(
+                audio=audio,
+                video=video,
+                type_of_video="CUSTOM",
+                video_dimensions=(o.width, o.height),
+                frame_rate=o.fps,
+            )
 
         @property
         def sent(self) -> int:
@@ -141,8 +146,9 @@ async def media_role(args: argparse.Namespace) -> int:
     srv: DevServer | None = None
     url = args.server
     if args.role == "server":
-        srv = DevServer(DevServerOptions(port=0, tls=False, secret=SECRET),
-                        media=AiortcMediaBackend(settings))
+        srv = DevServer(
+            DevServerOptions(port=0, tls=False, secret=SECRET), media=AiortcMediaBackend(settings)
+        )
         await srv.start()
         url = srv.url
     stop = asyncio.Event()
@@ -152,9 +158,17 @@ async def media_role(args: argparse.Namespace) -> int:
     bots: list[CountingBot] = []
     tasks: list[asyncio.Task[None]] = []
     if args.role == "bots":
-        options = BotOptions(server=url, session=SESSION, secret=SECRET, count=args.count,
-                             width=args.width, height=args.height, fps=args.fps,
-                             audio=args.audio, ice=settings)
+        options = BotOptions(
+            server=url,
+            session=SESSION,
+            secret=SECRET,
+            count=args.count,
+            width=args.width,
+            height=args.height,
+            fps=args.fps,
+            audio=args.audio,
+            ice=settings,
+        )
         tokens = token_provider(options)
         first = args.first_bot  # several bot processes: distinct names and pitches
         names = bot_names(None, first + args.count)[first:]
@@ -165,8 +179,13 @@ async def media_role(args: argparse.Namespace) -> int:
     deadline = time.monotonic() + args.max_seconds  # never outlive a crashed orchestrator
     try:
         while not stop.is_set() and time.monotonic() < deadline:
-            emit("tick", wall=time.time(), sent=[b.sent for b in bots],
-                 joined=sum(b.joined.is_set() for b in bots), cpu_s=cpu_seconds(me))
+            emit(
+                "tick",
+                wall=time.time(),
+                sent=[b.sent for b in bots],
+                joined=sum(b.joined.is_set() for b in bots),
+                cpu_s=cpu_seconds(me),
+            )
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), 1.0)
     finally:
@@ -244,8 +263,9 @@ class _DrawCounter:
         converter = renderer.converter
         original = converter.draw_scaled
 
-        def counting(target: Any, source: Any, frame: Any, count: int, dest: Any,
-                     **kw: Any) -> bool:
+        def counting(
+            target: Any, source: Any, frame: Any, count: int, dest: Any, **kw: Any
+        ) -> bool:
             shown = bool(original(target, source, frame, count, dest, **kw))
             key = id(source)
             if shown and self.last.get(key) != count:
@@ -350,14 +370,21 @@ async def kiosk_role(args: argparse.Namespace) -> int:
         wait_until = t0 + args.join_timeout
         while time.monotonic() < wait_until and not run.done():
             media = kiosk.media
-            if (media is not None and len(media.frames) >= args.count
-                    and all(f.frame_count > 0 for f in media.frames.values())):
+            if (
+                media is not None
+                and len(media.frames) >= args.count
+                and all(f.frame_count > 0 for f in media.frames.values())
+            ):
                 break
             await asyncio.sleep(0.1)
         media = kiosk.media
         streams = len(media.frames) if media is not None else 0
-        emit("joined", streams=streams, seconds=round(time.monotonic() - t0, 2),
-             state=str(kiosk.machine.state))
+        emit(
+            "joined",
+            streams=streams,
+            seconds=round(time.monotonic() - t0, 2),
+            state=str(kiosk.machine.state),
+        )
         if media is None or kiosk.renderer is None or run.done():
             emit("result", error=f"kiosk not in the call: state {kiosk.machine.state}")
             return 1
@@ -379,8 +406,9 @@ async def kiosk_role(args: argparse.Namespace) -> int:
         await asyncio.sleep(args.seconds)
         sample = cpu.stop()
         emit("window_end", wall=time.time())
-        frames1 = {c: media.frames[c].frame_count if c in media.frames else frames0[c]
-                   for c in cids}
+        frames1 = {
+            c: media.frames[c].frame_count if c in media.frames else frames0[c] for c in cids
+        }
         drawn1 = dict(counter.drawn)
         draw_cpu_s = counter.draw_cpu_s - draw_cpu0
         draws1 = kiosk.renderer.stats.draws
@@ -392,8 +420,9 @@ async def kiosk_role(args: argparse.Namespace) -> int:
 
             pygame.image.save(kiosk.display.surface, args.screenshot)
         recv_fps = [(frames1[c] - frames0[c]) / sample.wall_s for c in cids]
-        drawn_fps = [(drawn1.get(sources[c], 0) - drawn0.get(sources[c], 0)) / sample.wall_s
-                     for c in cids]
+        drawn_fps = [
+            (drawn1.get(sources[c], 0) - drawn0.get(sources[c], 0)) / sample.wall_s for c in cids
+        ]
 
         # 3. latency, outside the CPU window: read the timestamp strip off the display surface
         latencies: dict[str, list[float]] = {"main": [], "thumb": [], "decoded": []}
@@ -401,24 +430,29 @@ async def kiosk_role(args: argparse.Namespace) -> int:
         attempts = 0
         sample_until = time.monotonic() + max(5.0, args.samples * 0.1)
         readable = 0
-        while (readable < args.samples and attempts < 3 * args.samples
-               and time.monotonic() < sample_until):
+        while (
+            readable < args.samples
+            and attempts < 3 * args.samples
+            and time.monotonic() < sample_until
+        ):
             await asyncio.sleep(random.uniform(0.01, 0.04))  # random phase vs the 30 fps frames
             regions = _video_regions(kiosk)
             if not regions:
                 continue
             # every other sample from the main view, the rest round-robin over thumbnails
             thumbs = [r for r in regions if r[0] == "thumb"] or regions
-            kind, cid, region = regions[0] if attempts % 2 == 0 else thumbs[
-                (attempts // 2) % len(thumbs)]
+            kind, cid, region = (
+                regions[0] if attempts % 2 == 0 else thumbs[(attempts // 2) % len(thumbs)]
+            )
             attempts += 1
             now_ms = round(time.time() * 1000)
             stamp = _read_stamp(kiosk.display.surface, region)
             # the same stream's newest decoded frame, at the same instant: splits the latency
             # into "until decoded" and "decoded until on screen"
             latest = media.frames[cid].latest() if cid in media.frames else None
-            decoded = (read_timestamp(latest.to_ndarray(format="rgb24"))
-                       if latest is not None else None)
+            decoded = (
+                read_timestamp(latest.to_ndarray(format="rgb24")) if latest is not None else None
+            )
             if decoded is not None:
                 latencies["decoded"].append(float((now_ms - decoded) % TIMESTAMP_MODULO))
             if stamp is None:
@@ -426,14 +460,25 @@ async def kiosk_role(args: argparse.Namespace) -> int:
                 continue
             latencies[kind].append(float((now_ms - stamp) % TIMESTAMP_MODULO))
             readable += 1
-        emit("result", cpu_s=sample.cpu_s, wall_s=sample.wall_s, streams=len(cids),
-             recv_fps=recv_fps, drawn_fps=drawn_fps,
-             visible=[cids.index(c) for c in visible if c in cids],
-             draws_per_s=(draws1 - draws0) / sample.wall_s, draw_cpu_s=draw_cpu_s,
-             bitrate_per_stream=(bytes1 - bytes0) * 8 / sample.wall_s / max(1, len(cids)),
-             rss=mem.rss, pss=mem.pss, latency_main=latencies["main"],
-             latency_thumb=latencies["thumb"], latency_decoded=latencies["decoded"],
-             latency_failed=failed, latency_attempts=attempts)
+        emit(
+            "result",
+            cpu_s=sample.cpu_s,
+            wall_s=sample.wall_s,
+            streams=len(cids),
+            recv_fps=recv_fps,
+            drawn_fps=drawn_fps,
+            visible=[cids.index(c) for c in visible if c in cids],
+            draws_per_s=(draws1 - draws0) / sample.wall_s,
+            draw_cpu_s=draw_cpu_s,
+            bitrate_per_stream=(bytes1 - bytes0) * 8 / sample.wall_s / max(1, len(cids)),
+            rss=mem.rss,
+            pss=mem.pss,
+            latency_main=latencies["main"],
+            latency_thumb=latencies["thumb"],
+            latency_decoded=latencies["decoded"],
+            latency_failed=failed,
+            latency_attempts=attempts,
+        )
         return 0
     finally:
         kiosk.post(m.Shutdown())
@@ -489,8 +534,13 @@ def decode_role(args: argparse.Namespace) -> int:
         if cpu.stop().cpu_s >= 1.0:
             break
     sample = cpu.stop()
-    emit("result", cpu_s=sample.cpu_s, wall_s=sample.wall_s, frames=decoded,
-         bitrate=size * 8 * args.fps / max(1, len(bitstream)))
+    emit(
+        "result",
+        cpu_s=sample.cpu_s,
+        wall_s=sample.wall_s,
+        frames=decoded,
+        bitrate=size * 8 * args.fps / max(1, len(bitstream)),
+    )
     return 0
 
 
@@ -590,9 +640,15 @@ class Child:
     async def start(self, argv: Sequence[str], env: dict[str, str]) -> None:
         with self.log.open("wb") as err:
             self.proc = await asyncio.create_subprocess_exec(
-                sys.executable, str(SCRIPT), *argv,
-                stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=err,
-                env=env, start_new_session=True)
+                sys.executable,
+                str(SCRIPT),
+                *argv,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=err,
+                env=env,
+                start_new_session=True,
+            )
         self._reader = asyncio.create_task(self._read())
 
     async def _read(self) -> None:
@@ -602,7 +658,7 @@ class Child:
             if not text.startswith(PREFIX):
                 continue
             with contextlib.suppress(ValueError):
-                event = json.loads(text[len(PREFIX):])
+                event = json.loads(text[len(PREFIX) :])
                 if event.get("event") == "tick":
                     self.ticks.append(event)
                     self._tick.set()
@@ -662,11 +718,13 @@ def _tick_at(ticks: list[dict[str, Any]], wall: float) -> dict[str, Any] | None:
     return min(ticks, key=lambda t: abs(float(t["wall"]) - wall), default=None)
 
 
-async def run_point(opts: argparse.Namespace, mode: str, n: int, width: int, height: int,
-                    fps: int, logdir: Path) -> Point:
+async def run_point(
+    opts: argparse.Namespace, mode: str, n: int, width: int, height: int, fps: int, logdir: Path
+) -> Point:
     point = Point(mode, n, width, height, fps)
-    env = dict(os.environ, SDL_VIDEODRIVER="dummy", SDL_AUDIODRIVER="dummy",
-               PYGAME_HIDE_SUPPORT_PROMPT="1")
+    env = dict(
+        os.environ, SDL_VIDEODRIVER="dummy", SDL_AUDIODRIVER="dummy", PYGAME_HIDE_SUPPORT_PROMPT="1"
+    )
     common = ["--count", str(n), "--size", f"{width}x{height}", "--fps", str(fps)]
     budget = opts.join_timeout + opts.warmup + opts.seconds + opts.samples * 0.1 + 60
     server = Child(f"server-{mode}-{n}", logdir)
@@ -679,10 +737,23 @@ async def run_point(opts: argparse.Namespace, mode: str, n: int, width: int, hei
         await server.start(["--role", "server", "--max-seconds", str(budget)], env)
         url = (await server.expect("ready", 30))["url"]
         for i, child in enumerate(bots):
-            await child.start(["--role", "bots", "--count", str(shares[i]),
-                               "--first-bot", str(sum(shares[:i])), *common[2:],
-                               "--server", url, "--max-seconds", str(budget),
-                               *(["--audio"] if opts.audio else [])], env)
+            await child.start(
+                [
+                    "--role",
+                    "bots",
+                    "--count",
+                    str(shares[i]),
+                    "--first-bot",
+                    str(sum(shares[:i])),
+                    *common[2:],
+                    "--server",
+                    url,
+                    "--max-seconds",
+                    str(budget),
+                    *(["--audio"] if opts.audio else []),
+                ],
+                env,
+            )
         for i, child in enumerate(bots):
             await child.expect("ready", 30)
             # let every bot publish before the kiosk joins (bounded)
@@ -693,15 +764,35 @@ async def run_point(opts: argparse.Namespace, mode: str, n: int, width: int, hei
 
             with contextlib.suppress(TimeoutError):
                 await child.wait_tick(all_joined, opts.join_timeout)
-        await kiosk.start(["--role", "kiosk", *common, "--server", url,
-                           "--seconds", str(opts.seconds), "--warmup", str(opts.warmup),
-                           "--samples", str(opts.samples), "--join-timeout", str(opts.join_timeout),
-                           "--max-seconds", str(budget),
-                           "--screenshot", str(logdir / f"screen-{mode}-{n}.png")], env)
+        await kiosk.start(
+            [
+                "--role",
+                "kiosk",
+                *common,
+                "--server",
+                url,
+                "--seconds",
+                str(opts.seconds),
+                "--warmup",
+                str(opts.warmup),
+                "--samples",
+                str(opts.samples),
+                "--join-timeout",
+                str(opts.join_timeout),
+                "--max-seconds",
+                str(budget),
+                "--screenshot",
+                str(logdir / f"screen-{mode}-{n}.png"),
+            ],
+            env,
+        )
         joined = await kiosk.expect("joined", opts.join_timeout + 30)
         if joined["streams"] < n:
-            print(f"  N={n}: only {joined['streams']} of {n} streams reached the kiosk "
-                  f"after {joined['seconds']} s", flush=True)
+            print(
+                f"  N={n}: only {joined['streams']} of {n} streams reached the kiosk "
+                f"after {joined['seconds']} s",
+                flush=True,
+            )
         start = await kiosk.expect("window_start", opts.warmup + 30)
         psutil.cpu_percent(None)
         end = await kiosk.expect("window_end", opts.seconds + 30)
@@ -733,8 +824,18 @@ async def run_point(opts: argparse.Namespace, mode: str, n: int, width: int, hei
         bitrate = int(point.kiosk.get("bitrate_per_stream") or 500_000)
         decode = Child(f"decode-{mode}-{n}", logdir)
         try:
-            await decode.start(["--role", "decode", *common, "--bitrate", str(max(bitrate, 50_000)),
-                                "--seconds", str(opts.decode_seconds)], env)
+            await decode.start(
+                [
+                    "--role",
+                    "decode",
+                    *common,
+                    "--bitrate",
+                    str(max(bitrate, 50_000)),
+                    "--seconds",
+                    str(opts.decode_seconds),
+                ],
+                env,
+            )
             point.decode = await decode.expect("result", 120)
         except (TimeoutError, RuntimeError) as exc:
             point.error = f"decode: {exc}"
@@ -752,12 +853,25 @@ def _min_mean(values: Sequence[float]) -> str:
     return f"{min(values):.1f} / {sum(values) / len(values):.1f}"
 
 
-HEADERS = ["mode", "N", "bot send fps min/mean", "kiosk recv fps min/mean",
-           "drawn fps min/mean (on screen)", "kiosk CPU %", "of which drawing %",
-           "CPU ms/drawn frame",
-           "pure decode CPU %", "kiosk/decode", "RSS MB", "PSS MB", "latency med/p95 ms (n)",
-           "decoded-frame latency med ms", "bots CPU % (procs)", "server CPU %",
-           "other processes CPU %"]
+HEADERS = [
+    "mode",
+    "N",
+    "bot send fps min/mean",
+    "kiosk recv fps min/mean",
+    "drawn fps min/mean (on screen)",
+    "kiosk CPU %",
+    "of which drawing %",
+    "CPU ms/drawn frame",
+    "pure decode CPU %",
+    "kiosk/decode",
+    "RSS MB",
+    "PSS MB",
+    "latency med/p95 ms (n)",
+    "decoded-frame latency med ms",
+    "bots CPU % (procs)",
+    "server CPU %",
+    "other processes CPU %",
+]
 
 
 def table_rows(points: Sequence[Point]) -> list[list[str]]:
@@ -771,16 +885,27 @@ def table_rows(points: Sequence[Point]) -> list[list[str]]:
         lat = summarize(p.latencies)
         pss = k.get("pss")
         attempts = k.get("latency_attempts", 0)
-        rows.append([
-            mode, str(p.n), _min_mean(p.send_fps), _min_mean(k.get("recv_fps", [])),
-            f"{_min_mean(p.visible_drawn_fps)} ({len(p.visible_drawn_fps)}/{p.n})",
-            fmt(p.kiosk_cpu_pct), fmt(p.draw_cpu_pct), fmt(p.cpu_ms_per_drawn, 2),
-            fmt(p.decode_cpu_pct), fmt(p.ratio, 2), fmt(k["rss"] / 2**20, 0),
-            fmt(pss / 2**20 if pss else None, 0),
-            f"{fmt(lat.median, 0)} / {fmt(lat.p95, 0)} ({lat.count}/{attempts})",
-            fmt(summarize(k.get("latency_decoded", [])).median, 0),
-            f"{fmt(p.bots_cpu_pct)} ({p.bot_procs})", fmt(p.server_cpu_pct), fmt(p.other_cpu_pct),
-        ])
+        rows.append(
+            [
+                mode,
+                str(p.n),
+                _min_mean(p.send_fps),
+                _min_mean(k.get("recv_fps", [])),
+                f"{_min_mean(p.visible_drawn_fps)} ({len(p.visible_drawn_fps)}/{p.n})",
+                fmt(p.kiosk_cpu_pct),
+                fmt(p.draw_cpu_pct),
+                fmt(p.cpu_ms_per_drawn, 2),
+                fmt(p.decode_cpu_pct),
+                fmt(p.ratio, 2),
+                fmt(k["rss"] / 2**20, 0),
+                fmt(pss / 2**20 if pss else None, 0),
+                f"{fmt(lat.median, 0)} / {fmt(lat.p95, 0)} ({lat.count}/{attempts})",
+                fmt(summarize(k.get("latency_decoded", [])).median, 0),
+                f"{fmt(p.bots_cpu_pct)} ({p.bot_procs})",
+                fmt(p.server_cpu_pct),
+                fmt(p.other_cpu_pct),
+            ]
+        )
     return rows
 
 
@@ -792,26 +917,32 @@ def verdicts(points: Sequence[Point]) -> list[str]:
         recv = p16.kiosk.get("recv_fps", [])
         drawn = p16.visible_drawn_fps
         ok = len(recv) == 16 and min(recv) >= 29 and bool(drawn) and min(drawn) >= 29
-        out.append(f"16 streams all at >= 29 fps: {'MET' if ok else 'NOT MET'} (received "
-                   f"min/mean {_min_mean(recv)} fps over {len(recv)} streams; drawn "
-                   f"{_min_mean(drawn)} fps on the {len(drawn)} streams with a place on "
-                   f"screen; the bots sent {_min_mean(p16.send_fps)} fps)")
+        out.append(
+            f"16 streams all at >= 29 fps: {'MET' if ok else 'NOT MET'} (received "
+            f"min/mean {_min_mean(recv)} fps over {len(recv)} streams; drawn "
+            f"{_min_mean(drawn)} fps on the {len(drawn)} streams with a place on "
+            f"screen; the bots sent {_min_mean(p16.send_fps)} fps)"
+        )
     else:
         out.append("16 streams all at >= 29 fps: not measured")
     p8 = full.get(8)
     if p8 is not None:
         ok = p8.ratio <= 2.0
-        out.append(f"CPU <= 2x pure decode at N=8: {'MET' if ok else 'NOT MET'} "
-                   f"(kiosk {p8.kiosk_cpu_pct:.0f} % vs decode {p8.decode_cpu_pct:.0f} %: "
-                   f"{p8.ratio:.2f}x)")
+        out.append(
+            f"CPU <= 2x pure decode at N=8: {'MET' if ok else 'NOT MET'} "
+            f"(kiosk {p8.kiosk_cpu_pct:.0f} % vs decode {p8.decode_cpu_pct:.0f} %: "
+            f"{p8.ratio:.2f}x)"
+        )
     else:
         out.append("CPU <= 2x pure decode at N=8: not measured")
     meds = {p.n: summarize(p.latencies).median for p in full.values() if p.latencies}
     if meds:
         worst_n = max(meds, key=lambda n: meds[n])
         ok = all(v <= 50 for v in meds.values())
-        out.append(f"latency median <= 50 ms: {'MET' if ok else 'NOT MET'} (worst: "
-                   f"{meds[worst_n]:.0f} ms at N={worst_n})")
+        out.append(
+            f"latency median <= 50 ms: {'MET' if ok else 'NOT MET'} (worst: "
+            f"{meds[worst_n]:.0f} ms at N={worst_n})"
+        )
     else:
         out.append("latency median <= 50 ms: not measured")
     return out
@@ -830,10 +961,12 @@ def plot(points: Sequence[Point], path: Path) -> None:
     chart = svg_line_chart(
         title,
         labels,
-        [Series("kiosk CPU %", vals(lambda p: p.kiosk_cpu_pct)),
-         Series("kiosk drawing CPU %", vals(lambda p: p.draw_cpu_pct)),
-         Series("pure decode CPU %", vals(lambda p: p.decode_cpu_pct)),
-         Series("2x pure decode", vals(lambda p: 2 * p.decode_cpu_pct), dashed=True)],
+        [
+            Series("kiosk CPU %", vals(lambda p: p.kiosk_cpu_pct)),
+            Series("kiosk drawing CPU %", vals(lambda p: p.draw_cpu_pct)),
+            Series("pure decode CPU %", vals(lambda p: p.decode_cpu_pct)),
+            Series("2x pure decode", vals(lambda p: 2 * p.decode_cpu_pct), dashed=True),
+        ],
         y_label="% of one core",
     )
     path.write_text(chart, encoding="utf-8")
@@ -841,14 +974,17 @@ def plot(points: Sequence[Point], path: Path) -> None:
 
 def machine_line() -> str:
     freq = psutil.cpu_freq()
-    return (f"{platform.machine()}, {psutil.cpu_count()} cores"
-            f"{f' @ {freq.max:.0f} MHz' if freq and freq.max else ''}, "
-            f"{psutil.virtual_memory().total / 2**30:.1f} GiB RAM, Python "
-            f"{platform.python_version()}")
+    return (
+        f"{platform.machine()}, {psutil.cpu_count()} cores"
+        f"{f' @ {freq.max:.0f} MHz' if freq and freq.max else ''}, "
+        f"{psutil.virtual_memory().total / 2**30:.1f} GiB RAM, Python "
+        f"{platform.python_version()}"
+    )
 
 
-def markdown_section(points: Sequence[Point], opts: argparse.Namespace, plot_name: str | None,
-                     started: float) -> str:
+def markdown_section(
+    points: Sequence[Point], opts: argparse.Namespace, plot_name: str | None, started: float
+) -> str:
     import aiortc
     import av
 
@@ -945,8 +1081,11 @@ async def orchestrate(opts: argparse.Namespace) -> int:
         if opts.light == "on":
             light_ns = counts
         elif opts.light == "auto":
-            light_ns = [p.n for p in points if not p.error and p.send_fps
-                        and min(p.send_fps) < 0.9 * opts.fps][-2:]
+            light_ns = [
+                p.n
+                for p in points
+                if not p.error and p.send_fps and min(p.send_fps) < 0.9 * opts.fps
+            ][-2:]
         lw, lh, lf = opts.light_width, opts.light_height, opts.light_fps
         for n in light_ns:
             if time.time() - started > opts.time_budget:
@@ -1003,8 +1142,9 @@ def tiles_role(args: argparse.Namespace) -> int:
 
     rng = np.random.default_rng(1)
     frames = [
-        av.VideoFrame.from_ndarray(rng.integers(0, 255, (240, 320, 3), dtype=np.uint8),
-                                   format="rgb24").reformat(format="yuv420p")
+        av.VideoFrame.from_ndarray(
+            rng.integers(0, 255, (240, 320, 3), dtype=np.uint8), format="rgb24"
+        ).reformat(format="yuv420p")
         for _ in range(3)
     ]
 
@@ -1065,19 +1205,41 @@ def tiles_role(args: argparse.Namespace) -> int:
 
 def _export(rev: str, into: Path) -> Path:
     """The ``kiosk`` package of ``rev`` (git archive) under ``into``."""
-    archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev, "kiosk"],
-                             check=True, capture_output=True, timeout=60).stdout
+    archive = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", rev, "kiosk"],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    ).stdout
     subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True, timeout=60)
     return into
 
 
 def _tiles_run(code: Path, opts: argparse.Namespace) -> list[dict[str, Any]]:
-    env = {**os.environ, "PYTHONPATH": str(code), "SDL_VIDEODRIVER": "dummy",
-           "SDL_AUDIODRIVER": "dummy", "PYGAME_HIDE_SUPPORT_PROMPT": "1"}
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(code),
+        "SDL_VIDEODRIVER": "dummy",
+        "SDL_AUDIODRIVER": "dummy",
+        "PYGAME_HIDE_SUPPORT_PROMPT": "1",
+    }
     done = subprocess.run(
-        [sys.executable, str(SCRIPT), "--role", "tiles", "--participants", opts.participants,
-         "--frames", str(opts.frames)],
-        env=env, capture_output=True, text=True, timeout=opts.max_seconds, check=False)
+        [
+            sys.executable,
+            str(SCRIPT),
+            "--role",
+            "tiles",
+            "--participants",
+            opts.participants,
+            "--frames",
+            str(opts.frames),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=opts.max_seconds,
+        check=False,
+    )
     for line in done.stdout.splitlines():
         if line.startswith("TILES "):
             rows: list[dict[str, Any]] = json.loads(line[6:])
@@ -1148,6 +1310,7 @@ def tiles_compare(opts: argparse.Namespace) -> int:
         print("wrote docs/benchmarks.md")
     return 0
 
+
 # =================================================================================================
 
 
@@ -1160,35 +1323,64 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     ap.add_argument("--seconds", type=float, default=10.0, help="measured window per N")
     ap.add_argument("--warmup", type=float, default=4.0)
     ap.add_argument("--samples", type=int, default=100, help="latency samples per N")
-    ap.add_argument("--decode-seconds", type=float, default=5.0,
-                    help="seconds of each stream decoded in the pure-decode run")
+    ap.add_argument(
+        "--decode-seconds",
+        type=float,
+        default=5.0,
+        help="seconds of each stream decoded in the pure-decode run",
+    )
     ap.add_argument("--join-timeout", type=float, default=40.0)
-    ap.add_argument("--light", choices=["auto", "on", "off"], default="auto",
-                    help="also run a lighter bot mode: auto = for the two largest N where the "
-                    "bots could not send the nominal fps")
+    ap.add_argument(
+        "--light",
+        choices=["auto", "on", "off"],
+        default="auto",
+        help="also run a lighter bot mode: auto = for the two largest N where the "
+        "bots could not send the nominal fps",
+    )
     ap.add_argument("--light-size", default="320x240")
     ap.add_argument("--light-fps", type=int, default=15)
     ap.add_argument("--audio", action="store_true", help="bots also publish their tone")
-    ap.add_argument("--no-docs", dest="docs", action="store_false",
-                    help="do not write docs/benchmarks.md and the plot")
+    ap.add_argument(
+        "--no-docs",
+        dest="docs",
+        action="store_false",
+        help="do not write docs/benchmarks.md and the plot",
+    )
     ap.add_argument("--json", help="also write raw results to this file")
     ap.add_argument("--logdir", help="keep the children's logs here")
-    ap.add_argument("--time-budget", type=float, default=480.0,
-                    help="skip light runs once this many seconds have passed")
-    ap.add_argument("--participants",
-                    help="instead: per-frame loop-thread cost for rooms of these sizes, e.g. "
-                    "8,100,1000 (a fake call in this process; no bots)")
-    ap.add_argument("--baseline", help="with --participants: also measure the kiosk package "
-                    "of this git revision, side by side")
+    ap.add_argument(
+        "--time-budget",
+        type=float,
+        default=480.0,
+        help="skip light runs once this many seconds have passed",
+    )
+    ap.add_argument(
+        "--participants",
+        help="instead: per-frame loop-thread cost for rooms of these sizes, e.g. "
+        "8,100,1000 (a fake call in this process; no bots)",
+    )
+    ap.add_argument(
+        "--baseline",
+        help="with --participants: also measure the kiosk package "
+        "of this git revision, side by side",
+    )
     ap.add_argument("--frames", type=int, default=300, help="with --participants: per case")
     ap.add_argument("--rounds", type=int, default=3, help="with --participants: runs per tree")
     # internal: the child processes
-    ap.add_argument("--role", choices=["orchestrate", "server", "bots", "kiosk", "decode", "tiles"],
-                    default="orchestrate", help=argparse.SUPPRESS)
+    ap.add_argument(
+        "--role",
+        choices=["orchestrate", "server", "bots", "kiosk", "decode", "tiles"],
+        default="orchestrate",
+        help=argparse.SUPPRESS,
+    )
     ap.add_argument("--count", type=int, default=1, help=argparse.SUPPRESS)
     ap.add_argument("--server", help=argparse.SUPPRESS)
-    ap.add_argument("--bot-procs", type=int, default=0,
-                    help="processes the bots are spread over (default: 1 for N <= 4, else 2)")
+    ap.add_argument(
+        "--bot-procs",
+        type=int,
+        default=0,
+        help="processes the bots are spread over (default: 1 for N <= 4, else 2)",
+    )
     ap.add_argument("--first-bot", type=int, default=0, help=argparse.SUPPRESS)
     ap.add_argument("--screenshot", help=argparse.SUPPRESS)
     ap.add_argument("--bitrate", type=int, default=500_000, help=argparse.SUPPRESS)

@@ -99,8 +99,9 @@ def one_frame(display: Display, frames: int) -> dict[str, float]:
     """One 640x480 frame to a ~1180x885 main view, nothing else on screen (the issue's
     per-frame figure): median wall ms and mean loop-thread CPU ms per new frame."""
     source = BenchSource(640, 480, 7)
-    view = RoomView("in_call", room_name="Lobby", tiles=[TileInfo("a", "A", frames=source)],
-                    main_id="a")
+    view = RoomView(
+        "in_call", room_name="Lobby", tiles=[TileInfo("a", "A", frames=source)], main_id="a"
+    )
     renderer = Renderer(display.surface, painter=display.painter)
     display.update(renderer.draw(view, 0.0))
     times: list[float] = []
@@ -118,8 +119,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--frames", type=int, default=300)
     parser.add_argument("--driver", default="dummy", choices=("dummy", "x11", "kmsdrm", "wayland"))
-    parser.add_argument("--drawing", default="surface",
-                        help="comma-separated: " + ", ".join(DRAWINGS))
+    parser.add_argument(
+        "--drawing", default="surface", help="comma-separated: " + ", ".join(DRAWINGS)
+    )
     args = parser.parse_args()
     for drawing in args.drawing.split(","):
         if drawing not in DRAWINGS:
@@ -131,12 +133,15 @@ def main() -> None:
         display.open()
         try:
             name = display.renderer_name + (" (accelerated)" if display.accelerated else "")
-            print(f"\n{drawing}: {args.driver} driver, renderer {name}; 1920x1080, "
-                  f"{args.frames} ticks per case; median (min) wall ms, mean loop-thread CPU ms")
+            print(
+                f"\n{drawing}: {args.driver} driver, renderer {name}; 1920x1080, "
+                f"{args.frames} ticks per case; median (min) wall ms, mean loop-thread CPU ms"
+            )
             f = one_frame(display, args.frames)
             print(f"one 640x480 frame -> main view: {f['wall']:.3f} ms wall, {f['cpu']:.3f} ms CPU")
-            print(f"{'tiles':>5} {'in strip':>8} {'all-new':>24} {'main-only':>24} "
-                  f"{'idle-tick':>24}")
+            print(
+                f"{'tiles':>5} {'in strip':>8} {'all-new':>24} {'main-only':>24} {'idle-tick':>24}"
+            )
             for n in (1, 4, 9, 16):
                 r = run(n, args.frames, display)
                 cells = " ".join(

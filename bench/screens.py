@@ -37,8 +37,14 @@ def views() -> dict[str, RoomView]:
     names = ["Alice", "Bob", "Carol", "Dave"]
     tiles = [TileInfo("self", "You", is_self=True, frames=_Frames("Meeting room 4.01"))]
     tiles += [
-        TileInfo(f"con_{n}", n, mic_muted=(n == "Bob"), video_active=(n != "Dave"),
-                 speaking=(n == "Alice"), frames=_Frames(n))
+        TileInfo(
+            f"con_{n}",
+            n,
+            mic_muted=(n == "Bob"),
+            video_active=(n != "Dave"),
+            speaking=(n == "Alice"),
+            frames=_Frames(n),
+        )
         for n in names
     ]
     now = time.monotonic()
@@ -46,31 +52,66 @@ def views() -> dict[str, RoomView]:
     return {
         "idle": RoomView("idle", room, "Not in a call", True, "09:41"),
         "joining": RoomView("joining", room, "Joining DemoRoom…", True, "09:41", progress=0.4),
-        "in_call": RoomView("in_call", room, "In call", True, "09:41", tiles=tiles,
-                            main_id="con_Alice", toasts=(Toast("Carol joined", now + 5),)),
+        "in_call": RoomView(
+            "in_call",
+            room,
+            "In call",
+            True,
+            "09:41",
+            tiles=tiles,
+            main_id="con_Alice",
+            toasts=(Toast("Carol joined", now + 5),),
+        ),
         "reconnecting": RoomView(
-            "reconnecting", room,
+            "reconnecting",
+            room,
             "Reconnecting: server unreachable (openvidu.example.org:4443) — next try in 8 s",
-            False, "09:41"),
+            False,
+            "09:41",
+        ),
         "error": RoomView(
-            "error", room,
-            "Wrong OpenVidu secret (HTTP 401 from POST /openvidu/api/sessions)", True, "09:41",
-            detail="Check /etc/kiosk/openvidu-secret; next try in 5 min"),
+            "error",
+            room,
+            "Wrong OpenVidu secret (HTTP 401 from POST /openvidu/api/sessions)",
+            True,
+            "09:41",
+            detail="Check /etc/kiosk/openvidu-secret; next try in 5 min",
+        ),
         # Room features: the idle screen with the calendar's agenda, the gallery with the
         # in-call information line, and standby (the display asleep: black, nothing drawn).
         "idle_agenda": RoomView(
-            "idle", room, "Not in a call", True, "09:41",
-            agenda=(("10:00–10:30", "Team stand-up", "in 19 min"),
-                    ("11:00–12:00", "Design review", "in 1 h 19 min"),
-                    ("14:00–15:00", "Partner call (another server)", "in 4 h 19 min"))),
-        "gallery": RoomView("in_call", room, "In call", True, "09:41", tiles=tiles,
-                            layout="gallery",
-                            call_info=f"{room} · 09:41 · in call 12:05"),
+            "idle",
+            room,
+            "Not in a call",
+            True,
+            "09:41",
+            agenda=(
+                ("10:00–10:30", "Team stand-up", "in 19 min"),
+                ("11:00–12:00", "Design review", "in 1 h 19 min"),
+                ("14:00–15:00", "Partner call (another server)", "in 4 h 19 min"),
+            ),
+        ),
+        "gallery": RoomView(
+            "in_call",
+            room,
+            "In call",
+            True,
+            "09:41",
+            tiles=tiles,
+            layout="gallery",
+            call_info=f"{room} · 09:41 · in call 12:05",
+        ),
         "gallery_overflow": RoomView(
-            "in_call", room, "In call", True, "09:41", layout="gallery",
+            "in_call",
+            room,
+            "In call",
+            True,
+            "09:41",
+            layout="gallery",
             call_info=f"{room} · 09:41 · in call 47:30",
-            tiles=tiles + [TileInfo(f"con_x{i}", f"Guest {i}", frames=_Frames(f"Guest {i}"))
-                           for i in range(7)]),
+            tiles=tiles
+            + [TileInfo(f"con_x{i}", f"Guest {i}", frames=_Frames(f"Guest {i}")) for i in range(7)],
+        ),
         "standby": RoomView("idle", room, "Not in a call", True, "09:41", standby=True),
     }
 

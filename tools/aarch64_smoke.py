@@ -37,6 +37,7 @@ def command_modules() -> list[str]:
 
     return ["kiosk.cli", *(module for module, _help in cli._COMMANDS.values())]
 
+
 # What SDL's KMSDRM backend opens at run time on the Pi (Debian packages libdrm2, libgbm1,
 # libegl1, libgles2; install.sh installs them).
 # Set by aarch64-smoke.sh where the root cannot have lgpio (Debian trixie); says why.

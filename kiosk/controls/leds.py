@@ -30,7 +30,6 @@ BLINK_FAST = 0.1
 LedPattern = Literal["off", "on", "slow", "fast"]
 
 
-
 @dataclass(frozen=True, slots=True)
 class LedSpec:
     """One LED: BCM pin (or gpiozero pin name); ``pwm`` uses a PWMLED (dimmable, fades)."""

@@ -64,9 +64,7 @@ async def test_a_token_naming_another_host_is_refused_unless_allowed() -> None:
             assert await asyncio.wait_for(run, 10) == 0
         allowed = Kiosk(
             parse_config(
-                _config(
-                    f"http://127.0.0.1:{server.port}", ", allow_token_hosts: [localhost]"
-                )
+                _config(f"http://127.0.0.1:{server.port}", ", allow_token_hosts: [localhost]")
             )
         )
         run = asyncio.create_task(allowed.run())
@@ -84,9 +82,7 @@ async def test_status_endpoint_of_the_running_kiosk_uses_the_configured_guard(
 ) -> None:
     token_file = tmp_path / "status-token"
     token_file.write_text("kiosk-status-token-0123456789\n", encoding="utf-8")
-    status = (
-        f'status: {{listen: "127.0.0.1:0", token_file: "{token_file}", screenshots: false}}'
-    )
+    status = f'status: {{listen: "127.0.0.1:0", token_file: "{token_file}", screenshots: false}}'
     kiosk = Kiosk(parse_config(_config("http://127.0.0.1:9", extra=status)))
     run = asyncio.create_task(kiosk.run())
     try:
@@ -125,9 +121,7 @@ async def test_weakened_tls_is_logged_once_and_shown_on_the_screen(
 def test_security_warnings_and_status_options_from_config(tmp_path: Path) -> None:
     safe = parse_config(_config("https://openvidu.example.org"))
     assert security_warnings_from_config(safe) == []
-    http_secret = parse_config(
-        _config("http://openvidu.lan:5443", ", allow_http_secret: true")
-    )
+    http_secret = parse_config(_config("http://openvidu.lan:5443", ", allow_http_secret: true"))
     assert any("clear text" in w for w in security_warnings_from_config(http_secret))
     plain_ws = parse_config(
         _config("https://openvidu.example.org", ', websocket_host: "ws://10.0.0.2:8080"')

@@ -276,9 +276,7 @@ async def test_wrong_secret_is_an_error_on_screen_not_a_tight_loop(room: Room) -
 async def test_keyboard_does_what_the_buttons_do(room: Room) -> None:
     """Real key events through pygame's queue: J joins, M mutes, N/Tab changes main, J leaves;
     Q does nothing while display.allow_quit is false."""
-    cfg = _config(
-        room.server.url, session={"auto_join": False}, display={"allow_quit": False}
-    )
+    cfg = _config(room.server.url, session={"auto_join": False}, display={"allow_quit": False})
     kiosk = Kiosk(cfg)
     run = asyncio.create_task(kiosk.run())
 

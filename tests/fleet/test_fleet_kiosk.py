@@ -198,6 +198,7 @@ async def test_console_puts_the_display_to_standby_and_wakes_it(
     kiosk = await start_kiosk(extra="standby: {enabled: true, method: black}")
     await observer.client.subscribe("kiosk/room-a/#")
     await observer.wait_for(STATE, within=20)
+
     # Wake first: an idle room with standby enabled may already be dark.
     def console_sees() -> str:
         states = [payload for topic, payload, _ in observer.messages if topic == STATE]

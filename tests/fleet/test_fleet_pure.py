@@ -332,9 +332,9 @@ def test_discovery_describes_the_room_for_home_assistant() -> None:
 
 
 def test_discovery_offers_only_what_is_allowed() -> None:
-    cmps = build_discovery(
-        settings(restart=False, screenshot=True, standby=False), TOPICS, "1"
-    )["cmps"]
+    cmps = build_discovery(settings(restart=False, screenshot=True, standby=False), TOPICS, "1")[
+        "cmps"
+    ]
     assert "restart" not in cmps
     assert "standby" not in cmps
     assert cmps["screenshot"]["p"] == "image"

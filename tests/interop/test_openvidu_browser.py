@@ -633,8 +633,10 @@ async def test_media_both_ways(
     # A mute in the browser reaches the kiosk's model and media, and the kiosk stops hearing it.
     await browser.evaluate("() => window.setAudio(false)")
     await wait_until(
-        lambda: (stream := kiosk_peer.client.model.stream_of(browser_id)) is not None
-        and not stream.audio_active,
+        lambda: (
+            (stream := kiosk_peer.client.model.stream_of(browser_id)) is not None
+            and not stream.audio_active
+        ),
         DEFAULT_WAIT,
         "the kiosk to see the browser's audioActive=false",
     )

@@ -43,8 +43,14 @@ class Source:
         return self.frame
 
 
-def quadrants(tl: tuple[int, int, int], tr: tuple[int, int, int], bl: tuple[int, int, int],
-              br: tuple[int, int, int], w: int = 640, h: int = 480) -> np.ndarray[Any, Any]:
+def quadrants(
+    tl: tuple[int, int, int],
+    tr: tuple[int, int, int],
+    bl: tuple[int, int, int],
+    br: tuple[int, int, int],
+    w: int = 640,
+    h: int = 480,
+) -> np.ndarray[Any, Any]:
     pic = np.empty((h, w, 3), np.uint8)
     pic[: h // 2, : w // 2] = tl
     pic[: h // 2, w // 2 :] = tr
@@ -106,9 +112,7 @@ def draw_known_scene(display: Display) -> dict[str, Any]:
 
 def main() -> int:
     drawing: Drawing = sys.argv[1]  # type: ignore[assignment]
-    display = Display(
-        DisplaySettings(driver="x11", fullscreen=False, size=SIZE, drawing=drawing)
-    )
+    display = Display(DisplaySettings(driver="x11", fullscreen=False, size=SIZE, drawing=drawing))
     try:
         display.open()
     except Exception as exc:  # the test reports why the renderer could not start

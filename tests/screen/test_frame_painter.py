@@ -43,8 +43,7 @@ def check_scene(result: dict[str, Any]) -> None:
 
 
 def open_display(drawing: Drawing) -> Display:
-    display = Display(DisplaySettings(driver="dummy", fullscreen=False, size=SIZE,
-                                      drawing=drawing))
+    display = Display(DisplaySettings(driver="dummy", fullscreen=False, size=SIZE, drawing=drawing))
     display.open()
     return display
 
