@@ -3,7 +3,7 @@
     sudo .venv/bin/python bench/pi_budget.py [--profiles pi4,pi5] [--counts 1,2,4,6,8,12,16]
                                              [--seconds 8] [--warmup 4] [--json out.json]
                                              [--factor pi4=0.25 --factor pi5=0.5]
-                                             [--workers 0,3]
+                                             [--workers 0,3] [--decoding bounded,unbounded]
 
 Only the kiosk process is capped; the dev server and the K bots run in their own processes,
 unlimited (they stand for the OpenVidu server and the other participants, which are not on the
@@ -22,7 +22,9 @@ v1 ``cpu`` controller mounted at /sys/fs/cgroup/cpu and root.
 ``--workers 0,3`` runs each profile once per ``media.workers`` value, side by side. The media
 worker processes are children of the kiosk: they share its group (the Pi's four cores) and each
 of their threads gets its own one-core group like the kiosk's threads (so a worker's loop, like
-the kiosk's, has at most one Pi core).
+the kiosk's, has at most one Pi core). ``--decoding bounded,unbounded`` runs each once with the
+kiosk's bounded decode backlog (kiosk.media.decode_backlog, the default) and once with aiortc's
+own unbounded decoder queue.
 
 Per K and profile: received fps per stream (frames decoded), drawn fps per stream on screen
 (tile redraws with a new frame), glass-to-glass latency (the test pattern's time stamp read off
@@ -160,10 +162,13 @@ def thread_cpu(pid: int, tid: int) -> float:
 class BudgetKiosk(KioskReceiver):
     """vs_chromium's kiosk child, placed in a :class:`CpuBudget` right after it starts."""
 
-    def __init__(self, server: str, session: str, factor: float, workers: int = 0) -> None:
-        super().__init__(server, session, marker=True, workers=workers)
+    def __init__(
+        self, server: str, session: str, factor: float, workers: int = 0, bounded: bool = True
+    ) -> None:
+        super().__init__(server, session, marker=True, workers=workers, bounded_decoding=bounded)
         self.factor = factor
         self.workers = workers
+        self.bounded = bounded
         self.budget: CpuBudget | None = None
         self._mover: asyncio.Task[None] | None = None
         self._t0 = 0.0
@@ -209,6 +214,7 @@ class BudgetKiosk(KioskReceiver):
             loop_throttled_s=s1 - s0,
             pi_cores=out["cpu_pct"] / 100.0 / quota,
             workers=self.workers,
+            decoding="bounded" if self.bounded else "unbounded",
             threads=len(self.budget.threads) if self.budget is not None else 0,
         )
         return out
@@ -241,15 +247,18 @@ async def run_k(
         stage(f"{k} bots joining")
         await bots.read(120)
         load = TreeUsage([server.pid, bots.pid])
-        for name, factor, workers in [
-            (n, f, w) for n, f in profiles.items() for w in args.worker_counts
+        for name, factor, workers, decoding in [
+            (n, f, w, d)
+            for n, f in profiles.items()
+            for w in args.worker_counts
+            for d in args.decodings
         ]:
-            stage(f"kiosk ({name}, workers {workers}) joining")
-            kiosk = BudgetKiosk(url, session, factor, workers)
+            stage(f"kiosk ({name}, workers {workers}, {decoding}) joining")
+            kiosk = BudgetKiosk(url, session, factor, workers, bounded=decoding == "bounded")
             try:
                 await kiosk.join()
                 await asyncio.sleep(args.warmup)
-                stage(f"kiosk ({name}, workers {workers}) measuring")
+                stage(f"kiosk ({name}, workers {workers}, {decoding}) measuring")
                 await kiosk.begin()
                 load.begin()
                 psutil.cpu_percent(None)
@@ -284,17 +293,18 @@ def _rates(values: dict[str, float]) -> tuple[float, float, int]:
 
 def table(points: Sequence[dict[str, Any]]) -> str:
     rows = [
-        "| profile | K | workers | received fps min/mean (≥29) |"
+        "| profile | K | workers | decoding | received fps min/mean (≥29) |"
         " drawn fps min/mean (≥29 of shown) |"
         " latency med / p95 ms | loop thread: share of its core / throttled periods |"
         " kiosk CPU, Pi cores (of 4) | machine CPU % (load) | server+bots % |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for p in points:
         rmin, rmean, rok = _rates(p["received_fps"])
         dmin, dmean, dok = _rates(p["displayed_fps"])
         rows.append(
             f"| {p['profile']} ({p['factor'] or 'no quota'}) | {p['k']} | {p.get('workers', 0)}"
+            f" | {p.get('decoding', 'bounded')}"
             f" | {fmt(rmin)}/{fmt(rmean)} ({rok}/{len(p['received_fps'])})"
             f" | {fmt(dmin)}/{fmt(dmean)} ({dok}/{len(p['displayed_fps'])})"
             f" | {fmt(p['lat_median'], 0)} / {fmt(p['lat_p95'], 0)}"
@@ -364,7 +374,9 @@ async def orchestrate(args: argparse.Namespace) -> int:
             print(f"bench: K={k} failed at {STAGE[0]}: {type(exc).__name__}: {exc}", flush=True)
         except asyncio.CancelledError:
             break
-    points.sort(key=lambda p: (p["profile"], p["k"], p.get("workers", 0)))
+    points.sort(
+        key=lambda p: (p["profile"], p["k"], p.get("workers", 0), p.get("decoding", "bounded"))
+    )
     print(f"\n{table(points)}\n\nbench took {time.monotonic() - started:.0f} s")
     if args.json:
         write_json(args.json, points)
@@ -388,8 +400,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--workers", default="0", help="media.workers values to compare, e.g. 0,3 (default 0)"
     )
+    parser.add_argument(
+        "--decoding",
+        default="bounded",
+        help="decode backlog: bounded, unbounded (aiortc's own queue) or both, side by side",
+    )
     args = parser.parse_args(argv)
     args.worker_counts = [int(x) for x in args.workers.split(",")]
+    args.decodings = [d for d in args.decoding.split(",") if d]
+    if not set(args.decodings) <= {"bounded", "unbounded"}:
+        parser.error("--decoding: bounded, unbounded or both (bounded,unbounded)")
     return asyncio.run(orchestrate(args))
 
 

@@ -311,7 +311,11 @@ async def role_kiosk(args: argparse.Namespace) -> None:
     from kiosk.testing.configs import loopback_kiosk_config
 
     reader = await stdin_lines()
-    patches.install(ice.IceSettings.loopback(), marker_jitter=args.marker)
+    patches.install(
+        ice.IceSettings.loopback(),
+        marker_jitter=args.marker,
+        bounded_decoding=not args.unbounded_decoding,
+    )
     config = loopback_kiosk_config(
         args.server,
         secret=SECRET,
@@ -768,11 +772,13 @@ class KioskReceiver:
         size: str | None = None,
         promotions: int = 0,
         workers: int = 0,
+        bounded_decoding: bool = True,
     ) -> None:
         self.child = Child(
             "kiosk", "--server", server, "--session", session, *(["--marker"] * marker),
             *(["--kiosk-size", size] if size else []),
             *(["--workers", str(workers)] if workers else []),
+            *([] if bounded_decoding else ["--unbounded-decoding"]),
         )  # fmt: skip
         self.promotions = promotions
         self.window: TreeUsage | None = None
@@ -1063,6 +1069,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--light", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--kiosk-size", help="the kiosk's screen WxH (default 1280x720)")
     parser.add_argument("--workers", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--unbounded-decoding", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument(
         "--promotions", type=int, default=0, help="after the window: time N promotions"
     )
