@@ -46,7 +46,6 @@ def tick(kiosk: Kiosk, now: float) -> None:
             kiosk.post(m.PeerFailed(stream_id))
     for cid, frames in media.frames.items():
         st = kiosk.stream_stats.setdefault(cid, StreamStats(frames.frame_count, now))
-        dt = now - st.last_time
-        if dt >= 1.0:
-            st.fps = (frames.frame_count - st.last_count) / dt
-            st.last_count, st.last_time = frames.frame_count, now
+        st.update(frames.frame_count, now)
+    for cid in kiosk.stream_stats.keys() - media.frames.keys():  # gone: not kept for ever
+        del kiosk.stream_stats[cid]

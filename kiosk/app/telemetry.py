@@ -34,6 +34,18 @@ class StreamStats:
     last_time: float = 0.0
     fps: float = 0.0
 
+    def update(self, count: int, now: float) -> None:
+        """Frames received so far (``count``) at ``now``: the rate since the last update, at
+        most once a second. A count below the last one is a new subscription (re-subscribed,
+        moved to another media worker) counting from 0 again, never a negative rate."""
+        dt = now - self.last_time
+        if dt < 1.0:
+            return
+        if count < self.last_count:
+            self.last_count = 0
+        self.fps = (count - self.last_count) / dt
+        self.last_count, self.last_time = count, now
+
 
 @dataclass
 class KioskSnapshot:
