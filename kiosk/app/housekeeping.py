@@ -44,6 +44,9 @@ def tick(kiosk: Kiosk, now: float) -> None:
         if now - reported.get(stream_id, -1e9) >= stall_seconds:
             reported[stream_id] = now
             kiosk.post(m.PeerFailed(stream_id))
+    # past the repeat interval an entry decides nothing: streams come and go all call long
+    for stream_id in [s for s, t in reported.items() if now - t >= stall_seconds]:
+        del reported[stream_id]
     for cid, frames in media.frames.items():
         st = kiosk.stream_stats.setdefault(cid, StreamStats(frames.frame_count, now))
         st.update(frames.frame_count, now)
