@@ -9,11 +9,13 @@ and joins the thread on the event loop, so the loop waits until the whole backlo
 
 :class:`DecodeBacklog` replaces that queue:
 
-* video: at most :data:`VIDEO_FRAMES` frames wait. One more, and the backlog is dropped and a
-  key frame requested (the receiver's decode-error flag, which makes it send a PLI); frames
-  that depend on dropped ones are not decoded but dropped until a key frame comes (asked again
-  every :data:`VIDEO_FRAMES` frames while none comes). The screen jumps to now instead of
-  drifting behind.
+* video: a frame may wait at most :data:`VIDEO_BEHIND_S` (and at most :data:`VIDEO_FRAMES`
+  frames wait). Past that the backlog is dropped and a key frame requested (the receiver's
+  decode-error flag, which makes it send a PLI); frames that depend on dropped ones are not
+  decoded but dropped until a key frame comes (asked again every :data:`KEYFRAME_ASK_FRAMES`
+  frames while none comes). The screen jumps to now instead of drifting behind. The bound is in
+  time so that a decoder thread held up for a moment (a busy machine) loses nothing; only one
+  that stays behind does.
 * audio: at most :data:`AUDIO_FRAMES` (20 ms each); the oldest go (Opus conceals the gap).
 * stop: the backlog is dropped before the end marker, so joining the thread waits for one
   decode at most.
@@ -27,6 +29,8 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -34,6 +38,8 @@ import aiortc.rtcrtpreceiver as _receiver_module
 
 __all__ = [
     "AUDIO_FRAMES",
+    "KEYFRAME_ASK_FRAMES",
+    "VIDEO_BEHIND_S",
     "VIDEO_FRAMES",
     "DecodeBacklog",
     "install",
@@ -44,8 +50,10 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-VIDEO_FRAMES = 10  # ~0.33 s at 30 fps
-AUDIO_FRAMES = 25  # 0.5 s of 20 ms Opus frames
+VIDEO_BEHIND_S = 1.0  # the oldest waiting frame arrived this long ago: the decoder is behind
+VIDEO_FRAMES = 60  # and never more than this many waiting (2 s at 30 fps), whatever the clock
+KEYFRAME_ASK_FRAMES = 15  # while waiting for a key frame, ask again every this many frames
+AUDIO_FRAMES = 50  # 1 s of 20 ms Opus frames
 
 _H264_IDR, _H264_SPS = 5, 7
 
@@ -75,18 +83,40 @@ class DecodeBacklog(queue.Queue[Any]):
 
     ``put`` is called on the event loop (frames, and ``None`` at stop); ``get`` on the decoder
     thread. ``request_keyframe`` sets the receiver's decode-error flag: its next RTP packet then
-    sends a PLI.
+    sends a PLI. Each item is kept with the time it came (``clock``), handed out without it.
     """
 
-    def __init__(self, kind: str, request_keyframe: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        kind: str,
+        request_keyframe: Callable[[], None],
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         super().__init__()
         self.kind = kind
         self.limit = VIDEO_FRAMES if kind == "video" else AUDIO_FRAMES
+        self._clock = clock
         self._request_keyframe = request_keyframe
         self._wait_key = False
         self._waited = 0  # frames dropped since the key frame was asked for
         self.dropped = 0  # frames never decoded because of the bound
         self.overflows = 0  # times the backlog was dropped
+
+    # queue.Queue's storage hooks (called with its mutex held): items carry their arrival time
+    def _init(self, maxsize: int) -> None:
+        self.queue: deque[tuple[float, Any]] = deque()
+
+    def _put(self, item: Any) -> None:
+        self.queue.append((self._clock(), item))
+
+    def _get(self) -> Any:
+        return self.queue.popleft()[1]
+
+    def behind(self) -> float:
+        """Seconds the oldest waiting frame has waited (0 when none waits)."""
+        with self.mutex:
+            return self._clock() - self.queue[0][0] if self.queue else 0.0
 
     def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
         if item is None:  # stop: the thread ends after the frame it is decoding now
@@ -104,11 +134,11 @@ class DecodeBacklog(queue.Queue[Any]):
             if not key:
                 self.dropped += 1
                 self._waited += 1
-                if self._waited % self.limit == 0:  # the PLI or the key frame was lost: again
+                if self._waited % KEYFRAME_ASK_FRAMES == 0:  # PLI or key frame lost: again
                     self._request_keyframe()
                 return
             self._wait_key = False
-        elif self.qsize() >= self.limit:
+        elif self.qsize() >= self.limit or self.behind() > VIDEO_BEHIND_S:
             self.overflows += 1
             self._drop_backlog()
             if not key:
