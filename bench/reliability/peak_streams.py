@@ -6,11 +6,12 @@
 
 The dev server and the bots are child processes (``kiosk devserver --loopback``, ``kiosk bot
 --loopback``); the kiosk runs in this process. Once every stream shows frames, RSS, fds and
-threads are sampled every second for ``--seconds``; the result has the peak and the mean and
-the received fps per stream (CPU is shared with the bots' encoders on this machine: the fps is
-what the machine could do, not what the kiosk could). ``--recorded``: the bots send a test
-pattern encoded once at start (``kiosk bot --recorded``, kiosk.media.recorded), so eight of them
-do send 30 fps here. Everything stays on 127.0.0.1.
+threads are sampled every second for ``--seconds``; the result has the peak and the mean and the
+received fps per stream (CPU is shared with the bots' encoders on this machine: the fps is what
+the machine could do, not what the kiosk could). ``--recorded``: the bots send a test pattern
+encoded once at start (``kiosk bot --recorded``, kiosk.media.recorded), so no CPU goes to
+encoding (on 2 cores the relay and the kiosk still do not keep up with 8 × 30 fps). Everything
+stays on 127.0.0.1.
 """
 
 from __future__ import annotations

@@ -2,10 +2,12 @@
 
 A bot's :class:`~kiosk.media.testpattern.TestPatternTrack` is encoded live by aiortc (libvpx),
 which costs a 640x480@30 sender most of a core: eight such bots on a 2-core machine arrive at
-3–13 fps, so a bench of what the kiosk holds with eight 30 fps streams cannot run here
-(docs/reliability.md). :class:`RecordedPatternTrack` encodes ``seconds`` of the pattern with
-VP8 at start (one key frame first) and then hands aiortc the encoded packets in a loop, paced
-in real time; aiortc only packetizes them (``RTCRtpSender`` sends an ``av.Packet`` as it is).
+3–13 fps. Without that cost eight senders fit, though on 2 cores the dev server's relay and the
+kiosk's receive path for eight such streams still fall behind (docs/reliability.md, "Peak RSS at
+eight 640x480@30 streams"). :class:`RecordedPatternTrack` encodes ``seconds`` of the pattern
+with VP8 at start (one key frame first) and then hands aiortc the encoded packets in a loop,
+paced in real time; aiortc only packetizes them (``RTCRtpSender`` sends an ``av.Packet`` as it
+is).
 
 What the receiver gets is a real VP8 stream at the full rate and size; the picture repeats every
 ``seconds`` and its timestamp strip is that of the recording (latency cannot be read off it).
